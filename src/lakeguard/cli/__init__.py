@@ -1,0 +1,96 @@
+"""The command line: thin commands that parse, call one operation, and render.
+
+Only this package knows about argv and exit codes; ``main`` is the one place
+that turns exceptions into exits (one line on stderr, no traceback unless -v).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lakeguard.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, LakeguardError
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"lakeguard: {message}", file=sys.stderr)
+    return code
+
+
+# Global options may be written after the command too (``lakeguard verify X --json``):
+# they are moved in front of it before parsing. Value-taking ones take the next word.
+_GLOBAL_FLAGS = {"--json", "-v", "-vv", "--verbose", "-q", "--quiet"}
+_GLOBAL_VALUED = {"--endpoint-url", "--profile", "--region", "--concurrency"}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--":
+            rest.extend(args[index:])
+            break
+        name = word.split("=", 1)[0]
+        if word in _GLOBAL_FLAGS:
+            front.append(word)
+        elif name in _GLOBAL_VALUED:
+            front.append(word)
+            if "=" not in word and index + 1 < len(args):
+                index += 1
+                front.append(args[index])
+        else:
+            rest.append(word)
+        index += 1
+    return front + rest
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this in-process)."""
+    import typer
+
+    from lakeguard.cli.app import build_app, click_exceptions
+
+    click = click_exceptions()
+
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    verbose = any(a in ("-v", "--verbose", "-vv") for a in args)
+    app = build_app()
+    try:
+        result = app(args=args, prog_name="lakeguard", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except click.UsageError as exc:
+        hint = f" (see 'lakeguard {exc.ctx.info_name} --help')" if exc.ctx else ""
+        if exc.ctx and exc.ctx.parent is None:
+            hint = " (see 'lakeguard --help')"
+        return _fail(f"error: {exc.format_message()}{hint}", EXIT_USAGE)
+    except typer.Abort:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except LakeguardError as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        return _fail(f"error: {exc.message}", exc.exit_code)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        return _fail(
+            f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
+            EXIT_OPERATIONAL,
+        )
+    if isinstance(result, int):
+        return result
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,100 @@
+"""The typer application: global options, and one module per command."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated, Any
+
+import typer
+
+from lakeguard import __version__
+from lakeguard.cli.context import AppState
+from lakeguard.errors import UsageError
+from lakeguard.storage import StoreSettings
+
+# Each module has ``register(app)``; listed here so --help shows them in this order.
+COMMAND_MODULES = (
+    "inventory",
+    "verify",
+    "gaps",
+    "history",
+    "sandbox",
+    "demo",
+)
+
+
+def click_exceptions() -> Any:
+    """The click exceptions module typer uses (vendored in newer typer releases)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # typer before 0.20 depends on click itself
+        from click import exceptions  # type: ignore[no-redef,import-not-found,unused-ignore]
+    return exceptions
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"lakeguard {__version__}")
+        raise typer.Exit(0)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="lakeguard",
+        help="Protect and recover data lakes in S3-compatible object stores.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def main_options(
+        ctx: typer.Context,
+        endpoint_url: Annotated[
+            str | None,
+            typer.Option(
+                "--endpoint-url",
+                envvar="AWS_ENDPOINT_URL",
+                help="S3 endpoint (default: AWS_ENDPOINT_URL, else AWS).",
+                show_envvar=False,
+            ),
+        ] = None,
+        profile: Annotated[str | None, typer.Option("--profile", help="AWS profile.")] = None,
+        region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
+        json_output: Annotated[
+            bool, typer.Option("--json", help="Print one JSON document on stdout.")
+        ] = False,
+        verbose: Annotated[
+            int, typer.Option("--verbose", "-v", count=True, help="More detail; tracebacks.")
+        ] = 0,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results.")] = False,
+        concurrency: Annotated[
+            int, typer.Option("--concurrency", help="Requests in flight.", min=1, max=1024)
+        ] = 16,
+        version: Annotated[
+            bool,
+            typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        ] = False,
+    ) -> None:
+        if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
+            raise UsageError(
+                f"invalid --endpoint-url {endpoint_url!r}: use http://host:port or https://host"
+            )
+        ctx.obj = AppState(
+            settings=StoreSettings(
+                endpoint_url=endpoint_url or None,
+                profile=profile,
+                region=region,
+                concurrency=concurrency,
+            ),
+            json=json_output,
+            verbose=verbose,
+            quiet=quiet,
+        )
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"lakeguard.cli.{name}")
+        module.register(app)
+    return app

@@ -1,0 +1,9 @@
+"""`lakeguard demo`: being built."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,78 @@
+"""Storage: the Store protocol, its backends, and the wrappers stacked on them.
+
+    open_store(location, settings)
+        -> base store by scheme:  s3 -> S3Store (obstore data plane, boto3 control plane)
+                                  file -> LocalStore, memory -> MemoryStore
+        -> FaultStore   (only when LAKEGUARD_FAULTS is set: tests and drills)
+        -> RetryStore   (transient errors only, exponential backoff with jitter)
+
+Nothing above this package imports boto3 or obstore.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from lakeguard.location import Location
+from lakeguard.storage.base import (
+    Capabilities,
+    DeleteResult,
+    ObjectInfo,
+    ObjectStream,
+    PutResult,
+    Store,
+)
+
+__all__ = [
+    "Capabilities",
+    "DeleteResult",
+    "ObjectInfo",
+    "ObjectStream",
+    "PutResult",
+    "Store",
+    "StoreSettings",
+    "open_store",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """How to reach stores. Unset fields fall back to the standard AWS settings."""
+
+    endpoint_url: str | None = None
+    profile: str | None = None
+    region: str | None = None
+    concurrency: int = 16
+    retries: int = 4  # attempts for a transient error, at this layer
+    fast_retry: bool = False  # tiny backoff, for tests
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+
+
+def open_base_store(location: Location, settings: StoreSettings) -> Store:
+    """The store behind ``location``, without wrappers."""
+    if location.scheme == "s3":
+        from lakeguard.storage.s3 import S3Store
+
+        return S3Store(location.root, settings)
+    if location.scheme == "file":
+        from lakeguard.storage.local import LocalStore
+
+        return LocalStore(location.root)
+    from lakeguard.storage.memory import MemoryStore
+
+    return MemoryStore.named(location.root)
+
+
+def open_store(location: Location, settings: StoreSettings | None = None) -> Store:
+    """The store behind ``location`` with the standard wrappers composed."""
+    from lakeguard.storage.wrappers import FaultPlan, FaultStore, RetryPolicy, RetryStore
+
+    settings = settings or StoreSettings()
+    store = open_base_store(location, settings)
+    faults = os.environ.get("LAKEGUARD_FAULTS")
+    if faults:
+        store = FaultStore(store, FaultPlan.parse(faults))
+    policy = RetryPolicy(attempts=settings.retries, fast=settings.fast_retry)
+    return RetryStore(store, policy)

@@ -1,0 +1,511 @@
+"""LocalStore: a directory used as a bucket.
+
+Keys map to files under the root (``a/b/c`` -> ``ROOT/a/b/c``). A key is data,
+not a path: keys with ``..`` or ``.`` segments, a leading ``/``, empty segments
+(``a//b``, a trailing ``/``) or NUL bytes are refused with ``UsageError``, so
+nothing is ever read or written outside the root.
+
+- ``put`` writes a temporary file in the target folder and renames it over the
+  key (``os.replace``), so readers see the old or the new file, never half of
+  one. Temporary names start with ``.lakeguard-tmp-``; listings skip them and
+  keys may not use that prefix.
+- ETag, content type and user metadata live in one extended attribute
+  (``user.lakeguard``) written with the file, no sidecar files. The ETag (the
+  MD5 computed while the bytes were written) is trusted only while the file's
+  size and mtime still match what was recorded; a file changed by another
+  program, or a filesystem without user xattrs, has ``etag=None``.
+- Listings walk folders in key order (a folder ``d`` sorts as ``d/``), one
+  folder's names in memory at a time, never the whole tree.
+- Emptied folders are removed on delete, as S3 has no empty "folders".
+- A key and a folder cannot share a name (``a`` and ``a/b``): such a write
+  raises ``UnsupportedError``.
+- No versioning: ``version_id`` is None (``"null"`` is accepted as "the only
+  version", as S3 does for unversioned buckets).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from lakeguard.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    NotFoundError,
+    StoreError,
+    UnsupportedError,
+    UsageError,
+)
+from lakeguard.storage.base import (
+    DEFAULT_PART_SIZE,
+    Capabilities,
+    DeleteResult,
+    ObjectInfo,
+    ObjectStream,
+    PutResult,
+    Store,
+)
+
+TMP_PREFIX = ".lakeguard-tmp-"
+XATTR = "user.lakeguard"
+CHUNK = 1024 * 1024
+
+_setxattr = getattr(os, "setxattr", None)
+_getxattr = getattr(os, "getxattr", None)
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is safe to map under a root directory, else raise UsageError."""
+    if not key:
+        raise UsageError("empty object key")
+    if "\x00" in key:
+        raise UsageError(f"object key {key!r} contains a NUL byte")
+    if key.startswith("/"):
+        raise UsageError(f"object key {key!r} starts with '/'")
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            raise UsageError(
+                f"object key {key!r} has an empty, '.' or '..' segment and cannot be "
+                "stored in a directory"
+            )
+        if segment.startswith(TMP_PREFIX):
+            raise UsageError(f"object key {key!r} uses the reserved prefix {TMP_PREFIX!r}")
+    return key
+
+
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC)
+
+
+class _FileStream:
+    """Streams ``remaining`` bytes (or to EOF) of an open file, in 1 MiB chunks."""
+
+    def __init__(self, info: ObjectInfo, handle: Any, remaining: int | None) -> None:
+        self.info = info
+        self._handle = handle
+        self._remaining = remaining
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while self._remaining is None or self._remaining > 0:
+                want = CHUNK if self._remaining is None else min(CHUNK, self._remaining)
+                chunk = self._handle.read(want)
+                if not chunk:
+                    break
+                if self._remaining is not None:
+                    self._remaining -= len(chunk)
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> _FileStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class LocalStore:
+    """A directory as a bucket. See the module docstring for how keys map to files."""
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        # fsync before the rename, so a crash never leaves a renamed but empty
+        # file behind; a backup repository on local disk relies on that.
+        self.root = Path(root).absolute()
+        self._fsync = fsync
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            versioning=False,
+            server_side_copy=True,
+            ranged_reads=True,
+            multipart=False,
+            checksums=False,
+        )
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _missing_root(self, op: str) -> BucketNotFoundError:
+        return BucketNotFoundError(
+            f"directory {self.root} does not exist: create it first (lakeguard init, or mkdir)",
+            op=op,
+        )
+
+    def _require_root(self, op: str) -> None:
+        if not self.root.is_dir():
+            raise self._missing_root(op)
+
+    def _os_error(self, err: OSError, op: str, key: str | None) -> StoreError | UsageError:
+        where = f"{self.root}/{key}" if key else str(self.root)
+        if isinstance(err, FileNotFoundError | NotADirectoryError | IsADirectoryError):
+            if not self.root.is_dir():
+                return self._missing_root(op)
+            return NotFoundError(f"{where} does not exist", op=op, key=key)
+        if isinstance(err, PermissionError):
+            return AccessDeniedError(
+                f"permission denied to {op} {where}: check the directory's permissions",
+                op=op,
+                key=key,
+            )
+        if err.errno == errno.ENAMETOOLONG:
+            return UsageError(f"object key {key!r} is too long for this filesystem")
+        return StoreError(f"cannot {op} {where}: {err.strerror or err}", op=op, key=key)
+
+    def _check_version(self, key: str, version_id: str | None) -> None:
+        if version_id not in (None, "null"):
+            raise NotFoundError(
+                f"{self.root}/{key} has no version {version_id}: a directory keeps no versions",
+                op="get",
+                key=key,
+            )
+
+    @staticmethod
+    def _attrs(path: str | Path, st: os.stat_result) -> dict[str, Any]:
+        """The recorded attributes; ``etag`` dropped when the file changed since."""
+        if _getxattr is None:
+            return {}
+        try:
+            attrs = json.loads(_getxattr(path, XATTR))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(attrs, dict):
+            return {}
+        if attrs.get("size") != st.st_size or attrs.get("mtime_ns") != st.st_mtime_ns:
+            attrs.pop("etag", None)
+        return attrs
+
+    def _info(self, key: str, path: str | Path, st: os.stat_result, *, full: bool) -> ObjectInfo:
+        attrs = self._attrs(path, st)
+        metadata = attrs.get("metadata")
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=attrs.get("etag"),
+            last_modified=_mtime(st),
+            content_type=attrs.get("content_type") if full else None,
+            metadata=(dict(metadata) if isinstance(metadata, dict) else {}) if full else None,
+        )
+
+    def _write(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
+        op: str = "put",
+    ) -> PutResult:
+        path = self._path(key)
+        self._require_root(op)
+        fd, tmp = self._open_temp(path, key, op)
+        md5 = hashlib.md5()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    md5.update(chunk)
+                    size += len(chunk)
+                    handle.write(chunk)
+                handle.flush()
+                if self._fsync:
+                    os.fsync(handle.fileno())
+                st = os.fstat(handle.fileno())
+            etag = md5.hexdigest()
+            self._set_attrs(tmp, etag, st, content_type, metadata)
+            try:
+                Path(tmp).replace(path)
+            except IsADirectoryError as err:
+                raise UnsupportedError(
+                    f"cannot write {self.root}/{key}: a folder of that name exists",
+                    op=op,
+                    key=key,
+                ) from err
+        except BaseException:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise
+        return PutResult(key, etag, None, size)
+
+    def _open_temp(self, path: Path, key: str, op: str) -> tuple[int, str]:
+        # A concurrent delete may prune the folder between mkdir and open: retry.
+        for _ in range(5):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = str(path.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}")
+                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+            except FileNotFoundError:
+                continue
+            except (FileExistsError, NotADirectoryError) as err:
+                raise UnsupportedError(
+                    f"cannot write {self.root}/{key}: a parent folder is an object",
+                    op=op,
+                    key=key,
+                ) from err
+            except OSError as err:
+                raise self._os_error(err, op, key) from err
+        raise StoreError(f"cannot create folder for {self.root}/{key}", op=op, key=key)
+
+    @staticmethod
+    def _set_attrs(
+        path: str,
+        etag: str,
+        st: os.stat_result,
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> None:
+        if _setxattr is None:
+            return
+        attrs: dict[str, Any] = {"etag": etag, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        if content_type:
+            attrs["content_type"] = content_type
+        if metadata:
+            attrs["metadata"] = dict(metadata)
+        # Filesystems without user xattrs (or too-large metadata): no ETag, no harm.
+        with contextlib.suppress(OSError):
+            _setxattr(path, XATTR, json.dumps(attrs, separators=(",", ":")).encode())
+
+    # -- reads -----------------------------------------------------------------
+
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        self._require_root("list")
+        folder, _, name_prefix = prefix.rpartition("/")
+        if folder:
+            check_key(folder)
+            folder += "/"
+        yield from self._walk(self.root / folder, folder, name_prefix, start_after)
+
+    def _walk(
+        self, directory: Path, base: str, name_prefix: str, start_after: str | None
+    ) -> Iterator[ObjectInfo]:
+        try:
+            with os.scandir(directory) as scan:
+                entries = [
+                    (base + e.name + ("/" if e.is_dir(follow_symlinks=False) else ""), e)
+                    for e in scan
+                    if e.name.startswith(name_prefix) and not e.name.startswith(TMP_PREFIX)
+                ]
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as err:
+            raise self._os_error(err, "list", base or None) from err
+        # A folder sorts as "name/", which puts its keys exactly where S3's
+        # lexicographic order puts them ("a-b" < "a/x" < "a0").
+        entries.sort(key=lambda item: item[0])
+        for sort_key, entry in entries:
+            if sort_key.endswith("/"):
+                if (
+                    start_after is not None
+                    and sort_key < start_after
+                    and not start_after.startswith(sort_key)
+                ):
+                    continue  # every key in this folder sorts before start_after
+                yield from self._walk(Path(entry.path), sort_key, "", start_after)
+                continue
+            if start_after is not None and sort_key <= start_after:
+                continue
+            try:
+                if not entry.is_file():
+                    continue  # a socket, a dangling link
+                st = entry.stat()
+            except FileNotFoundError:
+                continue  # deleted while listing
+            yield self._info(sort_key, entry.path, st, full=False)
+
+    def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.list(prefix)
+
+    def list_prefixes(self, prefix: str = "") -> builtins.list[str]:
+        self._require_root("list")
+        folder, _, name_prefix = prefix.rpartition("/")
+        if folder:
+            check_key(folder)
+            folder += "/"
+        found: builtins.list[str] = []
+        try:
+            with os.scandir(self.root / folder) as scan:
+                for entry in scan:
+                    if (
+                        entry.name.startswith(name_prefix)
+                        and not entry.name.startswith(TMP_PREFIX)
+                        and entry.is_dir(follow_symlinks=False)
+                        and self._holds_objects(Path(entry.path))
+                    ):
+                        found.append(f"{folder}{entry.name}/")
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(found)
+
+    def _holds_objects(self, directory: Path) -> bool:
+        """Whether a folder holds at least one object (S3 shows no empty folders)."""
+        return next(self._walk(directory, "", "", None), None) is not None
+
+    def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        path = self._path(key)
+        self._check_version(key, version_id)
+        try:
+            st = path.stat()
+        except OSError as err:
+            raise self._os_error(err, "head", key) from err
+        if not path.is_file():
+            raise NotFoundError(f"{self.root}/{key} does not exist", op="head", key=key)
+        return self._info(key, path, st, full=True)
+
+    def get(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> ObjectStream:
+        path = self._path(key)
+        self._check_version(key, version_id)
+        if offset < 0 or (length is not None and length < 0):
+            raise UsageError(f"invalid range offset={offset} length={length}")
+        try:
+            handle = path.open("rb")
+        except OSError as err:
+            raise self._os_error(err, "get", key) from err
+        try:
+            st = os.fstat(handle.fileno())
+            info = self._info(key, path, st, full=True)
+            if offset:
+                handle.seek(offset)
+        except BaseException:
+            handle.close()
+            raise
+        return _FileStream(info, handle, length)
+
+    def get_bytes(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> bytes:
+        with self.get(key, version_id=version_id, offset=offset, length=length) as stream:
+            return b"".join(stream)
+
+    # -- writes ----------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: bytes | Iterable[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+    ) -> PutResult:
+        chunks: Iterable[bytes] = (
+            [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else data
+        )
+        return self._write(key, chunks, content_type=content_type, metadata=metadata)
+
+    def _copy_file(
+        self,
+        source: LocalStore,
+        src_key: str,
+        dst_key: str,
+        src_version_id: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> PutResult:
+        with source.get(src_key, version_id=src_version_id) as stream:
+            info = stream.info
+            return self._write(
+                dst_key,
+                stream,
+                content_type=info.content_type,
+                metadata=metadata if metadata is not None else info.metadata,
+                op="copy",
+            )
+
+    def copy(
+        self,
+        src_key: str,
+        dst_key: str,
+        *,
+        src_version_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PutResult:
+        return self._copy_file(self, src_key, dst_key, src_version_id, metadata)
+
+    def copy_from(
+        self,
+        source: Store,
+        src_key: str,
+        dst_key: str,
+        *,
+        src_version_id: str | None = None,
+    ) -> PutResult:
+        if not isinstance(source, LocalStore):
+            raise UnsupportedError(
+                f"cannot copy directly from {source.url} to {self.url}", op="copy", key=src_key
+            )
+        return self._copy_file(source, src_key, dst_key, src_version_id, None)
+
+    def delete(self, key: str, *, version_id: str | None = None) -> DeleteResult:
+        path = self._path(key)
+        self._check_version(key, version_id)
+        self._require_root("delete")
+        try:
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return DeleteResult(key)  # as S3: deleting what is not there succeeds
+        except OSError as err:
+            raise self._os_error(err, "delete", key) from err
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break  # not empty (or already gone): stop pruning
+            parent = parent.parent
+        return DeleteResult(key)
+
+    # -- bucket ----------------------------------------------------------------
+
+    def versioning(self) -> str | None:
+        self._require_root("versioning")
+        return None
+
+    def set_versioning(self, enabled: bool) -> None:
+        raise UnsupportedError(f"{self.url} is a directory: it cannot keep versions")
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def create(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as err:
+            raise UsageError(f"{self.root} exists and is not a directory") from err
+        except OSError as err:
+            raise self._os_error(err, "create", None) from err

@@ -1,0 +1,629 @@
+"""Wrappers that add retry, fault injection and a concurrency limit to any Store.
+
+They stack (``open_store`` composes them in one place)::
+
+    RetryStore(FaultStore(S3Store(...)))   # faults are injected below the retries
+
+- ``RetryStore`` retries ``TransientError`` only (throttling, 5xx, resets,
+  truncated bodies, an unreachable endpoint), with exponential backoff and full
+  jitter. Not found, access denied, usage errors and cancellation propagate at
+  once. A read stream cut mid-body is re-opened at the next byte, pinned to
+  the version the first response came from, so a resumed read never mixes two
+  versions. A put with an iterable body cannot be replayed and is tried once.
+- ``FaultStore`` fails a fraction of calls with ``TransientError``, adds
+  latency, cuts read streams after N bytes, or flips a bit in them
+  (corruption), from a seeded random generator: ``LAKEGUARD_FAULTS=
+  "fail=0.1,cut=1000,latency=0.01,flip=1,seed=3,ops=get+put"``.
+- ``LimitStore`` bounds the calls (and open read streams) in flight.
+"""
+
+from __future__ import annotations
+
+import builtins
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self, TypeVar
+
+from lakeguard.errors import StoreError, TransientError, UsageError
+from lakeguard.storage.base import (
+    DEFAULT_PART_SIZE,
+    Capabilities,
+    DeleteResult,
+    ObjectInfo,
+    ObjectStream,
+    PutResult,
+    Store,
+)
+
+T = TypeVar("T")
+
+OPS = frozenset(
+    {
+        "list",
+        "list_versions",
+        "list_prefixes",
+        "head",
+        "get",
+        "put",
+        "copy",
+        "delete",
+        "versioning",
+        "set_versioning",
+        "exists",
+        "create",
+    }
+)
+
+
+def unwrap(store: Store) -> Store:
+    """The base store under any stack of wrappers (for server-side copies)."""
+    while isinstance(store, StoreWrapper):
+        store = store.inner
+    return store
+
+
+class StoreWrapper:
+    """Delegates every Store call to ``inner`` through ``_run``; subclasses hook in."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    def _run(self, op: str, key: str | None, call: Callable[[], T]) -> T:
+        return call()
+
+    def _iterate(self, op: str, key: str, make: Callable[[], Iterator[T]]) -> Iterator[T]:
+        return self._run(op, key, make)
+
+    @property
+    def url(self) -> str:
+        return self.inner.url
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        return self._iterate(
+            "list", prefix, lambda: iter(self.inner.list(prefix, start_after=start_after))
+        )
+
+    def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self._iterate(
+            "list_versions", prefix, lambda: iter(self.inner.list_versions(prefix))
+        )
+
+    def list_prefixes(self, prefix: str = "") -> builtins.list[str]:
+        return self._run("list_prefixes", prefix, lambda: self.inner.list_prefixes(prefix))
+
+    def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        return self._run("head", key, lambda: self.inner.head(key, version_id=version_id))
+
+    def get(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> ObjectStream:
+        return self._run(
+            "get",
+            key,
+            lambda: self.inner.get(key, version_id=version_id, offset=offset, length=length),
+        )
+
+    def get_bytes(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> bytes:
+        with self.get(key, version_id=version_id, offset=offset, length=length) as stream:
+            return b"".join(stream)
+
+    def put(
+        self,
+        key: str,
+        data: bytes | Iterable[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+    ) -> PutResult:
+        return self._run(
+            "put",
+            key,
+            lambda: self.inner.put(
+                key, data, content_type=content_type, metadata=metadata, part_size=part_size
+            ),
+        )
+
+    def copy(
+        self,
+        src_key: str,
+        dst_key: str,
+        *,
+        src_version_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PutResult:
+        return self._run(
+            "copy",
+            dst_key,
+            lambda: self.inner.copy(
+                src_key, dst_key, src_version_id=src_version_id, metadata=metadata
+            ),
+        )
+
+    def copy_from(
+        self,
+        source: Store,
+        src_key: str,
+        dst_key: str,
+        *,
+        src_version_id: str | None = None,
+    ) -> PutResult:
+        base = unwrap(source)
+        return self._run(
+            "copy",
+            dst_key,
+            lambda: self.inner.copy_from(base, src_key, dst_key, src_version_id=src_version_id),
+        )
+
+    def delete(self, key: str, *, version_id: str | None = None) -> DeleteResult:
+        return self._run("delete", key, lambda: self.inner.delete(key, version_id=version_id))
+
+    def versioning(self) -> str | None:
+        return self._run("versioning", None, self.inner.versioning)
+
+    def set_versioning(self, enabled: bool) -> None:
+        self._run("set_versioning", None, lambda: self.inner.set_versioning(enabled))
+
+    def exists(self) -> bool:
+        return self._run("exists", None, self.inner.exists)
+
+    def create(self) -> None:
+        self._run("create", None, self.inner.create)
+
+
+class _StreamBase:
+    """Context-manager plumbing shared by the wrapping streams."""
+
+    info: ObjectInfo
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# -- retry ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Attempts and backoff for transient errors: full jitter over an exponential cap."""
+
+    attempts: int = 4
+    fast: bool = False  # ~1 ms delays, for tests
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based)."""
+        base, cap = (0.001, 0.005) if self.fast else (self.base_delay, self.max_delay)
+        return rng.uniform(0, min(cap, base * (2**retry)))
+
+
+class RetryStore(StoreWrapper):
+    """Retries transient errors of ``inner``; ``retries`` counts the retries made."""
+
+    def __init__(
+        self,
+        inner: Store,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(inner)
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._lock = threading.Lock()
+        self.retries = 0
+
+    def backoff(self, retry: int) -> None:
+        """Count one retry and wait before it."""
+        with self._lock:
+            self.retries += 1
+            delay = self.policy.delay(retry, self._rng)
+        self._sleep(delay)
+
+    def _run(self, op: str, key: str | None, call: Callable[[], T]) -> T:
+        retry = 0
+        while True:
+            try:
+                return call()
+            except TransientError:
+                if retry + 1 >= max(1, self.policy.attempts):
+                    raise
+                self.backoff(retry)
+                retry += 1
+
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        # A listing broken mid-way resumes after the last key it yielded.
+        last = start_after
+        retry = 0
+        while True:
+            try:
+                for info in self.inner.list(prefix, start_after=last):
+                    last = info.key
+                    retry = 0
+                    yield info
+                return
+            except TransientError:
+                if retry + 1 >= max(1, self.policy.attempts):
+                    raise
+                self.backoff(retry)
+                retry += 1
+
+    def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # The protocol has no version marker to resume from: list again and skip
+        # what was yielded (keys before the last one; versions of it already seen).
+        last_key: str | None = None
+        seen: set[str | None] = set()
+        retry = 0
+        while True:
+            try:
+                for info in self.inner.list_versions(prefix):
+                    if last_key is not None and (
+                        info.key < last_key or (info.key == last_key and info.version_id in seen)
+                    ):
+                        continue
+                    if info.key != last_key:
+                        last_key, seen = info.key, set()
+                    seen.add(info.version_id)
+                    retry = 0
+                    yield info
+                return
+            except TransientError:
+                if retry + 1 >= max(1, self.policy.attempts):
+                    raise
+                self.backoff(retry)
+                retry += 1
+
+    def get(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> ObjectStream:
+        first = self._run(
+            "get",
+            key,
+            lambda: self.inner.get(key, version_id=version_id, offset=offset, length=length),
+        )
+        return _ResumingStream(self, key, version_id, offset, length, first)
+
+    def put(
+        self,
+        key: str,
+        data: bytes | Iterable[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+    ) -> PutResult:
+        def call() -> PutResult:
+            return self.inner.put(
+                key, data, content_type=content_type, metadata=metadata, part_size=part_size
+            )
+
+        if isinstance(data, bytes | bytearray | memoryview):
+            return self._run("put", key, call)
+        return call()  # an iterable body is consumed by the first attempt
+
+
+class _ResumingStream(_StreamBase):
+    """A read that re-opens after a transient error at the next unread byte."""
+
+    def __init__(
+        self,
+        store: RetryStore,
+        key: str,
+        version_id: str | None,
+        offset: int,
+        length: int | None,
+        first: ObjectStream,
+    ) -> None:
+        self.info = first.info
+        self._store = store
+        self._key = key
+        # Pin the version the first response came from: a resumed read must
+        # not continue with bytes of a newer version.
+        self._version_id = first.info.version_id or version_id
+        self._offset = offset
+        self._length = length
+        self._current = first
+
+    def __iter__(self) -> Iterator[bytes]:
+        consumed = 0
+        retry = 0
+        attempts = max(1, self._store.policy.attempts)
+        while True:
+            try:
+                for chunk in self._current:
+                    consumed += len(chunk)
+                    retry = 0  # progress was made: the next cut gets fresh attempts
+                    yield chunk
+                return
+            except TransientError:
+                self._current.close()
+                if retry + 1 >= attempts:
+                    raise
+                self._store.backoff(retry)
+                retry += 1
+                remaining = None if self._length is None else self._length - consumed
+                if remaining == 0:
+                    return
+                self._current = self._reopen(self._offset + consumed, remaining)
+
+    def _reopen(self, offset: int, length: int | None) -> ObjectStream:
+        inner = self._store.inner
+        stream = self._store._run(
+            "get",
+            self._key,
+            lambda: inner.get(self._key, version_id=self._version_id, offset=offset, length=length),
+        )
+        before, after = self.info.etag, stream.info.etag
+        if self._version_id is None and before and after and before != after:
+            # Unversioned store: the object was replaced while we read it.
+            stream.close()
+            raise StoreError(
+                f"{self._key} changed while it was being read (ETag {before} -> {after})",
+                op="get",
+                key=self._key,
+            )
+        return stream
+
+    def close(self) -> None:
+        self._current.close()
+
+
+# -- faults --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """What faults to inject. ``flip`` is the fraction of read streams corrupted (1 = all)."""
+
+    fail_rate: float = 0.0
+    cut_after: int | None = None
+    latency: float = 0.0
+    flip: float = 0.0
+    seed: int | None = None
+    ops: frozenset[str] = field(default=OPS)
+
+    @classmethod
+    def parse(cls, text: str) -> FaultPlan:
+        """Parse ``fail=0.1,cut=1000,latency=0.01,flip=1,seed=3,ops=get+put``."""
+        values: dict[str, object] = {}
+        names = {"fail": "fail_rate", "cut": "cut_after", "latency": "latency", "flip": "flip"}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, sep, value = item.partition("=")
+            name, value = name.strip(), value.strip()
+            if not sep or not value:
+                raise UsageError(f"bad fault setting {item!r}: use name=value, e.g. fail=0.1")
+            try:
+                if name in ("fail", "flip"):
+                    rate = float(value)
+                    if not 0.0 <= rate <= 1.0:
+                        raise ValueError(value)
+                    values[names[name]] = rate
+                elif name == "latency":
+                    seconds = float(value)
+                    if seconds < 0:
+                        raise ValueError(value)
+                    values["latency"] = seconds
+                elif name in ("cut", "seed"):
+                    number = int(value)
+                    if number < 0:
+                        raise ValueError(value)
+                    values[names.get(name, name)] = number
+                elif name == "ops":
+                    ops = frozenset(op.strip() for op in value.split("+"))
+                    unknown = ops - OPS - {"all"}
+                    if unknown:
+                        raise UsageError(
+                            f"unknown fault ops {sorted(unknown)}: choose from {sorted(OPS)}"
+                        )
+                    values["ops"] = OPS if "all" in ops else ops
+                else:
+                    raise UsageError(
+                        f"unknown fault setting {name!r}: use fail, cut, latency, flip, seed, ops"
+                    )
+            except ValueError as err:
+                raise UsageError(f"bad value for fault setting {name!r}: {value!r}") from err
+        return cls(**values)  # type: ignore[arg-type]
+
+
+class FaultStore(StoreWrapper):
+    """Injects the faults of ``plan`` into calls to ``inner``; ``injected`` counts them."""
+
+    def __init__(
+        self,
+        inner: Store,
+        plan: FaultPlan,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(inner)
+        self.plan = plan
+        self._sleep = sleep
+        self._rng = random.Random(plan.seed)
+        self._lock = threading.Lock()
+        self.injected = 0
+
+    def _roll(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            hit = self._rng.random() < rate
+            if hit:
+                self.injected += 1
+            return hit
+
+    def _run(self, op: str, key: str | None, call: Callable[[], T]) -> T:
+        if op in self.plan.ops:
+            if self.plan.latency:
+                self._sleep(self.plan.latency)
+            if self._roll(self.plan.fail_rate):
+                raise TransientError(f"injected fault: {op} {key or ''}".rstrip(), op=op, key=key)
+        return call()
+
+    def _iterate(self, op: str, key: str, make: Callable[[], Iterator[T]]) -> Iterator[T]:
+        # A listing fails when it starts, not lazily on first use of the iterator.
+        return self._run(op, key, make)
+
+    def get(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> ObjectStream:
+        stream = super().get(key, version_id=version_id, offset=offset, length=length)
+        if "get" not in self.plan.ops:
+            return stream
+        flip_at = None
+        if self._roll(self.plan.flip):
+            with self._lock:
+                flip_at = self._rng.randrange(0, 1024)
+        if self.plan.cut_after is None and flip_at is None:
+            return stream
+        return _FaultyStream(stream, self.plan.cut_after, flip_at)
+
+
+class _FaultyStream(_StreamBase):
+    """Cuts a stream with TransientError after ``cut_after`` bytes; flips one bit."""
+
+    def __init__(self, inner: ObjectStream, cut_after: int | None, flip_at: int | None) -> None:
+        self.info = inner.info
+        self._inner = inner
+        self._cut_after = cut_after
+        self._flip_at = flip_at
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        flip_at = self._flip_at
+        for original in self._inner:
+            chunk = original
+            if flip_at is not None and chunk:
+                # Flip inside this chunk (the position wraps to its length).
+                where = flip_at % len(chunk)
+                chunk = chunk[:where] + bytes([chunk[where] ^ 0x01]) + chunk[where + 1 :]
+                flip_at = None
+            if self._cut_after is not None and sent + len(chunk) > self._cut_after:
+                part = chunk[: self._cut_after - sent]
+                if part:
+                    yield part
+                self.close()
+                raise TransientError(
+                    f"injected fault: stream of {self.info.key} cut after {self._cut_after} bytes",
+                    op="get",
+                    key=self.info.key,
+                )
+            sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+# -- concurrency limit ---------------------------------------------------------
+
+
+class LimitStore(StoreWrapper):
+    """At most ``max_in_flight`` calls at once; an open read stream holds its slot.
+
+    A caller that opens more streams than slots from one thread would wait on
+    itself: read and close streams one at a time per thread.
+    """
+
+    def __init__(self, inner: Store, max_in_flight: int) -> None:
+        super().__init__(inner)
+        if max_in_flight < 1:
+            raise UsageError(f"max_in_flight must be at least 1, not {max_in_flight}")
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+
+    def _run(self, op: str, key: str | None, call: Callable[[], T]) -> T:
+        with self._slots:
+            return call()
+
+    def _iterate(self, op: str, key: str, make: Callable[[], Iterator[T]]) -> Iterator[T]:
+        return self._limited(make)
+
+    def _limited(self, make: Callable[[], Iterator[T]]) -> Iterator[T]:
+        with self._slots:
+            items = make()
+        while True:
+            with self._slots:
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+            yield item
+
+    def get(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> ObjectStream:
+        self._slots.acquire()
+        try:
+            stream = self.inner.get(key, version_id=version_id, offset=offset, length=length)
+        except BaseException:
+            self._slots.release()
+            raise
+        return _SlotStream(stream, self._slots)
+
+
+class _SlotStream(_StreamBase):
+    """Releases its concurrency slot once, when closed or read to the end."""
+
+    def __init__(self, inner: ObjectStream, slots: threading.BoundedSemaphore) -> None:
+        self.info = inner.info
+        self._inner = inner
+        self._slots: threading.BoundedSemaphore | None = slots
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._inner
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._inner.close()
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from lakeguard import metrics
-from lakeguard.errors import BucketNotFoundError, NotFoundError, PartialFailure, UsageError
+from lakeguard.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    NotFoundError,
+    PartialFailure,
+    UsageError,
+)
 from lakeguard.storage.base import (
     DEFAULT_PART_SIZE,
     MAX_PART_SIZE,
@@ -274,6 +280,45 @@ def test_missing_destination_bucket_stops_the_run_with_its_error() -> None:
     dst.drop()
     with pytest.raises(BucketNotFoundError):
         copy_objects(src, dst, listing_items(src), server_side=False)
+
+
+class DenyingStore(MemoryStore):
+    """A destination that refuses writes under ``denied/`` (or everywhere)."""
+
+    def __init__(self, name: str, prefix: str = "") -> None:
+        super().__init__(name)
+        self.prefix = prefix
+
+    def put(
+        self,
+        key: str,
+        data: bytes | Iterable[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+    ) -> PutResult:
+        if key.startswith(self.prefix):
+            raise AccessDeniedError(f"access denied to put {self.url}/{key}", op="put", key=key)
+        return super().put(
+            key, data, content_type=content_type, metadata=metadata, part_size=part_size
+        )
+
+
+def test_access_denied_before_anything_was_copied_stops_the_run() -> None:
+    src, dst = MemoryStore("src"), DenyingStore("dst")
+    fill(src, 50)
+    with pytest.raises(AccessDeniedError, match="access denied"):
+        copy_objects(src, dst, listing_items(src), server_side=False, concurrency=2)
+
+
+def test_access_denied_to_some_keys_fails_only_those() -> None:
+    src, dst = MemoryStore("src"), DenyingStore("dst", prefix="denied/")
+    src.put("allowed/a", b"a")
+    src.put("denied/b", b"b")
+    result = copy_objects(src, dst, listing_items(src), server_side=False, concurrency=1)
+    assert result.objects == 1 and result.errors == 1
+    assert result.failed[0][0] == "denied/b"
 
 
 def test_local_destination_refuses_keys_that_would_escape_it(tmp_path: Path) -> None:

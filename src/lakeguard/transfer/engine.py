@@ -219,6 +219,14 @@ def copy_objects(
         result.seconds = time.monotonic() - started
         return result
 
+    # One cheap check up front: some servers answer a copy into a missing
+    # bucket with a 500, which would otherwise be retried object by object.
+    for role, store in (("source", src), ("destination", dst)):
+        if not store.exists():
+            raise BucketNotFoundError(
+                f"the {role} {store.url} does not exist: check the name, or create it first",
+                op="copy",
+            )
     retries_before = _store_retries(src, dst)
     copier = Copier(
         src, dst, part_size=part_size, verify=verify, server_side=server_side, attempts=attempts

@@ -247,9 +247,7 @@ class Copier:
             source_etag = strip_etag(item.etag or info.etag)
             part = self._part_size_for(size, source_etag)
             multipart = size > part
-            hasher = StreamHasher(
-                sha256=True, md5=self.verify, part_sizes=[part] if self.verify and multipart else []
-            )
+            hasher = self._hasher(part, multipart, source_etag)
             checked = _Checked(stream, hasher, size, item, source_etag, where, self)
             content_type = item.content_type or info.content_type
             metadata = item.metadata if item.metadata is not None else info.metadata
@@ -282,6 +280,18 @@ class Copier:
         inferred = source_part_size(source_etag, size)
         return adjust_part_size(size, inferred or DEFAULT_PART_SIZE)
 
+    def _hasher(self, part: int, multipart: bool, source_etag: str | None) -> StreamHasher:
+        """Only the digests some check will use: MD5 costs as much as a copy on
+        a slow core, so a multipart upload to S3 of a multipart source skips
+        the whole-object MD5, and a single put skips the per-part one."""
+        if not self.verify:
+            return StreamHasher(sha256=True, md5=False)
+        source_single = bool(source_etag) and not multipart_parts(source_etag)
+        store_parts = multipart and self.dst.capabilities.multipart
+        md5 = not multipart or not store_parts or source_single
+        per_part = multipart and (store_parts or multipart_parts(source_etag) > 0)
+        return StreamHasher(sha256=True, md5=md5, part_sizes=[part] if per_part else [])
+
     def _check_written(
         self, put: PutResult, hasher: StreamHasher, item: CopyItem, part: int | None
     ) -> bool:
@@ -293,7 +303,7 @@ class Copier:
             etags = hasher.multipart_etags()
             computed = etags[0] if etags else None
         elif len(written) == 32:
-            computed = hasher.md5
+            computed = _md5_of(hasher)
         if computed is None or not _comparable(written, computed):
             return False
         if written != computed:
@@ -361,12 +371,19 @@ class _Checked:
             etags = hasher.multipart_etags()
             computed = etags[0] if etags else None
         elif len(expected) == 32:
-            computed = hasher.md5
+            computed = _md5_of(hasher)
         if computed and _comparable(expected, computed) and computed != expected:
             raise ChecksumMismatch(
                 f"bytes read from {self._where} give ETag {computed}, the store says "
                 f"{expected}: the object is damaged or changed while being read"
             )
+
+
+def _md5_of(hasher: StreamHasher) -> str | None:
+    try:
+        return hasher.md5
+    except ValueError:  # not computed: no check needed it
+        return None
 
 
 def _with_time(result: ItemResult, started: float) -> ItemResult:

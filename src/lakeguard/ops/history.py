@@ -135,13 +135,13 @@ class HistoryResult:
                 f"{w.creates:>8}{w.keys:>8}  {iso(w.last_good)}"
             )
             if w.sample_keys:
-                more = (
-                    f" (+{w.keys - len(w.sample_keys)} more)" if w.keys > len(w.sample_keys) else ""
-                )
-                out.append(f"    keys: {', '.join(w.sample_keys[:3])}{more}")
-        first = self.damage_windows[0]
+                shown = w.sample_keys[:3]
+                more = f" (+{w.keys - len(shown)} more)" if w.keys > len(shown) else ""
+                out.append(f"    keys: {', '.join(shown)}{more}")
+        # The latest window is the likeliest incident; earlier ones show their own last_good.
+        latest = self.damage_windows[-1]
         out.append(
-            f"to restore: lakeguard pitr {self.location} --at {iso(first.last_good)} --dry-run"
+            f"to restore: lakeguard pitr {self.location} --at {iso(latest.last_good)} --dry-run"
         )
         return out
 

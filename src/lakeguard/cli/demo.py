@@ -1,9 +1,61 @@
-"""`lakeguard demo`: being built."""
+"""``lakeguard demo``: the restore runbook end to end in the sandbox, with a report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from lakeguard.cli.context import echo, note, print_json, state
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("demo")
+    def demo_cmd(
+        ctx: typer.Context,
+        directory: Annotated[
+            Path | None, typer.Option("--dir", help="Sandbox directory (default: the usual one).")
+        ] = None,
+        work_dir: Annotated[
+            Path | None, typer.Option("--work-dir", help="Where inventories are written.")
+        ] = None,
+        keep: Annotated[
+            bool, typer.Option("--keep", help="Leave the sandbox running afterwards.")
+        ] = False,
+    ) -> None:
+        """Write a lake, break it, and find what broke: history, verify, gaps."""
+        from lakeguard.ops.demo import run_demo
+
+        app_state = state(ctx)
+        report = run_demo(
+            sandbox_dir=directory,
+            work_dir=work_dir,
+            keep=keep,
+            on_step=lambda text: note(app_state, f"-- {text}"),
+        )
+        if app_state.json:
+            print_json(report.to_json())
+            return
+        lake = report.lake
+        echo(f"lakeguard demo on {report.location} ({report.endpoint})")
+        echo()
+        echo(f"Lake: {lake.objects} objects in {lake.partitions} partitions, {lake.bytes:,} bytes")
+        echo(f"Inventory: {report.inventory.objects} objects -> {report.inventory.path}")
+        incident = report.incident
+        echo(
+            f"Incident: {len(incident.overwritten)} overwritten, "
+            f"{len(incident.deleted)} deleted (dt={incident.deleted_partition}), "
+            f"{len(incident.junk)} junk keys"
+        )
+        for title, lines in (
+            ("history", report.history.lines()),
+            ("verify --deep", report.verify.lines()),
+            ("gaps", report.gaps.lines()),
+        ):
+            echo()
+            echo(f"== {title}")
+            for line in lines:
+                echo(line)
+        echo()
+        echo("Timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in report.steps))

@@ -1,0 +1,115 @@
+"""Shared bench plumbing: a private SeaweedFS, the lake, and timing of commands.
+
+Every figure is taken in one run, lakeguard and the tool a user would pick
+instead side by side on the same data, and reported as a ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakeguard import sandbox as sandbox_mod
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(slots=True)
+class Timing:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+
+
+def run_timed(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    stdout_path: Path | None = None,
+) -> Timing:
+    """Run a command; wall time and the child's own peak RSS (wait4 rusage)."""
+    out = stdout_path.open("wb") if stdout_path else subprocess.DEVNULL
+    started = time.perf_counter()
+    process = subprocess.Popen(list(argv), env=env, stdout=out, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    err = process.stderr.read().decode(errors="replace")
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if stdout_path:
+        out.close()  # type: ignore[union-attr]
+    if process.returncode not in (0, 1):
+        print(f"  ! {name} exited {process.returncode}: {err.strip()[-300:]}", file=sys.stderr)
+    return Timing(name, seconds, usage.ru_maxrss / 1024, process.returncode)
+
+
+def lakeguard_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lakeguard", *args]
+
+
+@contextmanager
+def private_sandbox() -> Iterator[sandbox_mod.Sandbox]:
+    directory = Path(tempfile.mkdtemp(prefix="lakeguard-bench-"))
+    box = sandbox_mod.start(directory, port=sandbox_mod.free_port())
+    saved = dict(os.environ)
+    os.environ.update(box.env())
+    try:
+        yield box
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sandbox_mod.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def rclone_config(box: sandbox_mod.Sandbox, directory: Path) -> Path:
+    path = directory / "rclone.conf"
+    path.write_text(
+        "[sw]\n"
+        "type = s3\n"
+        "provider = SeaweedFS\n"
+        f"endpoint = {box.endpoint}\n"
+        f"access_key_id = {sandbox_mod.ACCESS_KEY}\n"
+        f"secret_access_key = {sandbox_mod.SECRET_KEY}\n"
+        "region = us-east-1\n"
+        "force_path_style = true\n"
+    )
+    return path
+
+
+def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for other tools: AWS_CA_BUNDLE breaks rclone even over http."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    env.update(extra or {})
+    return env
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def save(name: str, document: dict[str, object]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}x" if theirs > 0 else "n/a"

@@ -12,7 +12,7 @@ import pytest
 from lakeguard.errors import TransientError, UsageError
 from lakeguard.location import parse_location
 from lakeguard.ops.inventory import COLUMNS, read_inventory, take_inventory
-from lakeguard.ops.listing import list_objects, split_ranges
+from lakeguard.ops.listing import list_chunks, list_objects, split_ranges
 from lakeguard.storage.base import ObjectInfo
 from lakeguard.storage.memory import MemoryStore
 
@@ -104,20 +104,24 @@ class _Large:
         return []
 
 
-def test_inventory_spans_many_batches(tmp_path: Path) -> None:
-    store = _Large(120_000)
+def test_inventory_spans_many_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lakeguard.ops.inventory.ROWS_PER_BATCH", 2000)
+    store = _Large(12_000)
     result = take_inventory(
         store,  # type: ignore[arg-type]
         parse_location("memory://large"),
         output=tmp_path / "big.parquet",
     )
     meta = pq.ParquetFile(tmp_path / "big.parquet").metadata
-    assert result.objects == meta.num_rows == 120_000
+    assert result.objects == meta.num_rows == 12_000
     assert meta.num_row_groups >= 3  # written batch by batch, not as one table
 
 
-def test_failed_listing_leaves_no_inventory(tmp_path: Path) -> None:
-    store = _Large(100_000, fail_after=60_000)
+def test_failed_listing_leaves_no_inventory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lakeguard.ops.inventory.ROWS_PER_BATCH", 2000)  # some rows were written
+    store = _Large(10_000, fail_after=6_000)
     with pytest.raises(TransientError):
         take_inventory(
             store,  # type: ignore[arg-type]
@@ -172,3 +176,30 @@ def test_unsorted_foreign_inventory_is_read_in_key_order(tmp_path: Path) -> None
         ("p/b", 2, "b"),
         ("p/c", 3, "c"),
     ]
+
+
+def _folders(count: int = 20, per: int = 300) -> MemoryStore:
+    store = MemoryStore("wide")
+    for folder in range(count):
+        for index in range(per):
+            store.put(f"f{folder:03d}/k{index:04d}", b"v")
+    return store
+
+
+def test_abandoned_parallel_listing_stops_its_workers() -> None:
+    import threading
+
+    store = _folders()
+    before = threading.active_count()
+    chunks = list_chunks(store, "", concurrency=4)
+    assert len(next(chunks)) > 0
+    chunks.close()  # the consumer stops early: workers must not stay blocked
+    assert threading.active_count() <= before
+
+
+def test_a_failing_range_fails_the_listing() -> None:
+    from lakeguard.storage.wrappers import FaultPlan, FaultStore
+
+    store = FaultStore(_folders(), FaultPlan(fail_rate=1.0, ops=frozenset({"list"})))
+    with pytest.raises(TransientError, match="injected fault"):
+        list(list_objects(store, "", concurrency=4))

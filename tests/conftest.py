@@ -15,6 +15,9 @@ import pytest
 from lakeguard.storage import StoreSettings
 from lakeguard.storage.memory import MemoryStore
 
+# The shared store suite lives outside test modules: let pytest explain its asserts.
+pytest.register_assert_rewrite("storage_suite")
+
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:

@@ -59,6 +59,12 @@ class StoreSuite:
     multipart_etag = True
     # More than one listing page (S3 pages hold 1,000 keys).
     many_keys = 1_050
+    # Listings put "a-b" before "a/x" (S3's byte order) even where the store
+    # keeps folders; SeaweedFS lists the folder first.
+    bytewise_folder_order = True
+    # The folder of a deleted last object leaves list_prefixes at once
+    # (SeaweedFS removes empty folders a little later).
+    empty_folders_vanish = True
 
     # -- put / get -------------------------------------------------------------
 
@@ -162,22 +168,35 @@ class StoreSuite:
     # -- listings --------------------------------------------------------------
 
     def test_list_order_prefix_and_start_after(self, store: Store) -> None:
-        keys = ["a-b", "a/x", "a/y/z", "a0", "b", "dt=1/p", "dt=10/p", "dt=2/p"]
+        keys = ["a/x", "a/y/z", "a0", "b", "dt=1/p", "dt=10/p", "dt=2/p", "é"]
         for key in reversed(keys):
             store.put(key, key.encode())
         listed = list(store.list())
         assert [i.key for i in listed] == sorted(keys)
-        assert {i.key: i.size for i in listed} == {k: len(k) for k in keys}
+        assert {i.key: i.size for i in listed} == {k: len(k.encode()) for k in keys}
         assert all(i.version_id is None and i.is_latest for i in listed)
+        assert all(i.last_modified is not None for i in listed)
         if self.etag_on_head:
             assert all(i.etag == md5(i.key.encode()) for i in listed)
         assert [i.key for i in store.list("a/")] == ["a/x", "a/y/z"]
-        assert [i.key for i in store.list("a")] == ["a-b", "a/x", "a/y/z", "a0"]
+        assert [i.key for i in store.list("a")] == ["a/x", "a/y/z", "a0"]
         assert [i.key for i in store.list("dt=1")] == ["dt=1/p", "dt=10/p"]
-        assert [i.key for i in store.list(start_after="a/x")] == ["a/y/z", "a0", "b", *keys[5:]]
+        assert [i.key for i in store.list(start_after="a/x")] == keys[1:]
         assert [i.key for i in store.list("a/", start_after="a/x")] == ["a/y/z"]
-        assert [i.key for i in store.list(start_after="a/")] == sorted(keys)[1:]
-        assert [i.key for i in store.list(start_after="zzz")] == []
+        assert [i.key for i in store.list("dt=", start_after="dt=10/p")] == ["dt=2/p"]
+        assert [i.key for i in store.list(start_after="zzz")] == ["é"]
+
+    def test_list_order_is_bytewise_around_folders(self, store: Store) -> None:
+        # S3 orders keys by their UTF-8 bytes: "a-b" < "a/x" < "a0". Servers that
+        # keep folders (SeaweedFS) list a folder before its "a-..." siblings.
+        if not self.bytewise_folder_order:
+            pytest.skip("this server lists folders first")
+        keys = ["a-b", "a/x", "a/y/z", "a0"]
+        for key in reversed(keys):
+            store.put(key, b"1")
+        assert [i.key for i in store.list()] == keys
+        assert [i.key for i in store.list(start_after="a/")] == keys[1:]
+        assert [i.key for i in store.list(start_after="a-b")] == keys[1:]
 
     def test_list_prefixes(self, store: Store) -> None:
         for key in ["top", "dt=1/a", "dt=1/b/c", "dt=2/a", "other/x/y", "dt=10/z"]:
@@ -256,7 +275,8 @@ class StoreSuite:
         store.delete("d/1")  # deleting what is gone succeeds, as in S3
         store.delete("d/2")
         assert list(store.list()) == []
-        assert store.list_prefixes() == []
+        if self.empty_folders_vanish:
+            assert store.list_prefixes() == []
 
     def test_store_exists(self, store: Store) -> None:
         assert store.exists()
@@ -346,7 +366,8 @@ class VersionedStoreSuite:
         assert store.get_bytes("old", version_id="null") == b"before"
         store.set_versioning(False)
         assert store.versioning() == "Suspended"
-        assert store.put("old", b"suspended").version_id == "null"
+        # S3 may omit the version header of a PUT into a suspended bucket.
+        assert store.put("old", b"suspended").version_id in ("null", None)
         assert [v.version_id for v in store.list_versions()] == ["null", new]
         assert store.get_bytes("old") == b"suspended"
 

@@ -23,18 +23,11 @@ endpoint that is down fails in seconds.
 
 from __future__ import annotations
 
-import base64
 import builtins
-import contextlib
 import itertools
 import math
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from lakeguard.errors import LakeguardError, NotFoundError, UnsupportedError, UsageError
@@ -53,141 +46,26 @@ from lakeguard.storage.base import (
     PutResult,
     Store,
 )
+from lakeguard.storage.s3_clients import S3Clients, connect, obstore_store
+from lakeguard.storage.s3_copy import multipart_copy
 from lakeguard.storage.s3_errors import Where, from_botocore, from_obstore
+from lakeguard.storage.s3_wire import (
+    VERSION_ORDER,
+    BotoStream,
+    ObstoreStream,
+    latest_first,
+    obstore_can_address,
+    parse_time,
+    sha256_hex,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from obstore import GetOptions
-    from obstore.store import ClientConfig, S3Config, S3Credential
 
 T = TypeVar("T")
 MiB = 1024 * 1024
-READ_CHUNK = MiB  # bounded memory per open read stream
 PART_CONCURRENCY = 4  # parts in flight per multipart upload (memory: 4 x part_size)
-_VERSION_ORDER = "LakeguardVersionOrder"
-
-
-def _parse_time(value: object) -> datetime | None:
-    """Timestamps arrive unparsed (see ``_session``): ISO-8601 in XML, HTTP dates in headers."""
-    if value is None or isinstance(value, datetime):
-        return value
-    text = str(value)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        parsed = parsedate_to_datetime(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _raw_timestamp(value: str) -> str:
-    return value
-
-
-def _sha256_hex(value: str | None, checksum_type: str | None) -> str | None:
-    """Hex of a full-object base64 SHA-256; None for composite (``xxx-N``) checksums."""
-    if not value or "-" in value or (checksum_type or "FULL_OBJECT") != "FULL_OBJECT":
-        return None
-    try:
-        return base64.b64decode(value).hex()
-    except ValueError:
-        return None
-
-
-def obstore_can_address(key: str) -> bool:
-    """Whether obstore reads and writes ``key`` unchanged (it parses keys as paths)."""
-    if not key or key.startswith("/") or key.endswith("/") or "//" in key:
-        return False
-    if any(part in (".", "..") for part in key.split("/")):
-        return False
-    return not any(ord(ch) < 32 or ch in "\\\x7f" for ch in key)
-
-
-def _record_version_order(
-    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
-) -> None:
-    # botocore splits a ListObjectVersions page into Versions and DeleteMarkers
-    # and loses their interleaving; the page's XML order is the newest-first
-    # order per key, which timestamps (1 s resolution on some servers) cannot
-    # restore. Record the element sequence so the two lists can be merged back.
-    body = response_dict.get("body") or b""
-    if response_dict.get("status_code") != 200 or not body:
-        return
-    import xml.etree.ElementTree as ET
-
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        return
-    order = [
-        element.tag.rsplit("}", 1)[-1] == "DeleteMarker"
-        for element in root
-        if element.tag.rsplit("}", 1)[-1] in ("Version", "DeleteMarker")
-    ]
-    customized_response_dict[_VERSION_ORDER] = order
-
-
-class _ObstoreStream:
-    """A GET body from obstore, in chunks of about READ_CHUNK."""
-
-    def __init__(self, info: ObjectInfo, result: Any, where: Where) -> None:
-        self.info = info
-        self._chunks = result.stream(min_chunk_size=READ_CHUNK)
-        self._where = where
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                return
-            except Exception as err:
-                raise from_obstore(err, self._where) from err
-            yield bytes(chunk)
-
-    def close(self) -> None:
-        self._chunks = iter(())
-
-    def __enter__(self) -> _ObstoreStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class _BotoStream:
-    """A GET body from boto3 (keys obstore cannot address)."""
-
-    def __init__(self, info: ObjectInfo, body: Any, where: Where) -> None:
-        self.info = info
-        self._body = body
-        self._where = where
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._body.iter_chunks(READ_CHUNK)
-        except Exception as err:
-            raise from_botocore(err, self._where) from err
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self._body.close()
-
-    def __enter__(self) -> _BotoStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class S3Store:
@@ -197,123 +75,43 @@ class S3Store:
         self.bucket = bucket
         self.settings = settings or StoreSettings()
         self._lock = threading.Lock()
-        self._session: Any = None
-        self._client: S3Client | None = None
+        self._clients: S3Clients | None = None
         self._obstore: Any = None
-        self._endpoint: str | None = None
-        self._region: str | None = None
-        self._custom_endpoint = False
         # Objects above this are copied part by part (S3 refuses larger single copies).
         self.multipart_copy_threshold = MAX_SINGLE_COPY
         self.copy_part_size = 512 * MiB
 
     # -- clients ---------------------------------------------------------------
 
-    def _setup(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                return
-            import boto3
-            import botocore.session
-            from botocore import exceptions as bx
-            from botocore.config import Config
-
-            where = Where(self.bucket, self.settings.endpoint_url or "AWS", "connect")
-            try:
-                core = botocore.session.get_session()
-                # Keep timestamps as text: dateutil parsing was 2/3 of a listing's CPU.
-                core.get_component("response_parser_factory").set_parser_defaults(
-                    timestamp_parser=_raw_timestamp
-                )
-                session = boto3.Session(botocore_session=core, profile_name=self.settings.profile)
-                endpoint = (
-                    self.settings.endpoint_url
-                    or os.environ.get("AWS_ENDPOINT_URL_S3")
-                    or os.environ.get("AWS_ENDPOINT_URL")
-                    or core.get_scoped_config().get("endpoint_url")
-                )
-            except bx.BotoCoreError as err:
-                raise from_botocore(err, where) from err
-            region = (
-                self.settings.region
-                or session.region_name
-                or os.environ.get("AWS_REGION")
-                or "us-east-1"
-            )
-            config = Config(
-                region_name=region,
-                max_pool_connections=self.settings.concurrency + 4,
-                retries={"mode": "standard", "max_attempts": 3},
-                connect_timeout=self.settings.connect_timeout,
-                read_timeout=self.settings.read_timeout,
-                s3={"addressing_style": "path"} if endpoint else {},
-            )
-            client = session.client("s3", endpoint_url=endpoint or None, config=config)
-            client.meta.events.register("before-parse.s3.ListObjectVersions", _record_version_order)
-            self._session = session
-            self._endpoint = client.meta.endpoint_url
-            self._region = region
-            self._custom_endpoint = bool(endpoint)
-            self._client = client
+    @property
+    def clients(self) -> S3Clients:
+        """The boto3 side, created on first use."""
+        if self._clients is None:
+            with self._lock:
+                if self._clients is None:
+                    self._clients = connect(self.bucket, self.settings)
+        return self._clients
 
     @property
     def client(self) -> S3Client:
-        if self._client is None:
-            self._setup()
-        assert self._client is not None
-        return self._client
+        return self.clients.client
 
     @property
     def endpoint(self) -> str:
-        if self._client is None:
-            self._setup()
-        return self._endpoint or ""
+        return self.clients.endpoint
 
     def _data(self) -> Any:
         """The obstore store for this bucket, created on first use."""
-        if self._obstore is not None:
-            return self._obstore
-        client = self.client
-        with self._lock:
-            if self._obstore is not None:
-                return self._obstore
-            from obstore.store import S3Store as ObstoreS3
-
-            credentials = self._session.get_credentials()
-            if credentials is None:
-                raise from_botocore(_no_credentials(), self._where("connect"))
-            options: ClientConfig = {
-                "connect_timeout": timedelta(seconds=self.settings.connect_timeout),
-                "read_timeout": timedelta(seconds=self.settings.read_timeout),
-                # The whole-request timeout must not cut long downloads.
-                "timeout": timedelta(hours=12),
-                "pool_max_idle_per_host": str(self.settings.concurrency + 4),
-            }
-            config: S3Config = {"region": self._region or "us-east-1"}
-            if self._custom_endpoint:
-                endpoint = client.meta.endpoint_url
-                config["endpoint"] = endpoint
-                config["virtual_hosted_style_request"] = False
-                options["allow_http"] = endpoint.startswith("http://")
-            self._obstore = ObstoreS3(
-                self.bucket,
-                config=config,
-                client_options=options,
-                retry_config={
-                    "max_retries": 3,
-                    "retry_timeout": timedelta(seconds=10),
-                    "backoff": {
-                        "init_backoff": timedelta(milliseconds=100),
-                        "max_backoff": timedelta(seconds=2),
-                        "base": 2,
-                    },
-                },
-                credential_provider=_CredentialProvider(credentials),
-            )
-            return self._obstore
+        if self._obstore is None:
+            clients = self.clients
+            with self._lock:
+                if self._obstore is None:
+                    self._obstore = obstore_store(self.bucket, clients, self.settings)
+        return self._obstore
 
     def _where(self, op: str, key: str | None = None) -> Where:
-        return Where(self.bucket, self._endpoint or self.settings.endpoint_url or "AWS", op, key)
+        endpoint = self._clients.endpoint if self._clients else self.settings.endpoint_url
+        return Where(self.bucket, endpoint or "AWS", op, key)
 
     def _call(self, op: str, key: str | None, call: Callable[[], T]) -> T:
         """Run a boto3 call, mapping its errors."""
@@ -356,8 +154,7 @@ class S3Store:
             return False
         if self.endpoint != other.endpoint:
             return False
-        mine, theirs = self._session.get_credentials(), other._session.get_credentials()
-        return (mine.access_key if mine else None) == (theirs.access_key if theirs else None)
+        return self.clients.access_key() == other.clients.access_key()
 
     # -- listings --------------------------------------------------------------
 
@@ -372,7 +169,7 @@ class S3Store:
                     key=item["Key"],
                     size=item.get("Size", 0),
                     etag=strip_etag(item.get("ETag")),
-                    last_modified=_parse_time(item.get("LastModified")),
+                    last_modified=parse_time(item.get("LastModified")),
                     storage_class=item.get("StorageClass"),
                 )
 
@@ -395,10 +192,10 @@ class S3Store:
         pending: builtins.list[ObjectInfo] = []
         for info in self._server_versions(prefix):
             if pending and info.key != pending[0].key:
-                yield from _latest_first(pending)
+                yield from latest_first(pending)
                 pending = []
             pending.append(info)
-        yield from _latest_first(pending)
+        yield from latest_first(pending)
 
     def _server_versions(self, prefix: str) -> Iterator[ObjectInfo]:
         # A bucket never versioned reports "null" ids; the protocol says None there.
@@ -409,7 +206,7 @@ class S3Store:
         for page in self._pages("list_versions", prefix, pages):
             versions = iter(page.get("Versions", ()))
             markers = iter(page.get("DeleteMarkers", ()))
-            order = page.get(_VERSION_ORDER)
+            order = page.get(VERSION_ORDER)
             if order is None:  # no raw order recorded: versions, then markers
                 order = [False] * len(page.get("Versions", ())) + [True] * len(
                     page.get("DeleteMarkers", ())
@@ -423,7 +220,7 @@ class S3Store:
                     key=item["Key"],
                     size=0 if is_marker else item.get("Size", 0),
                     etag=None if is_marker else strip_etag(item.get("ETag")),
-                    last_modified=_parse_time(item.get("LastModified")),
+                    last_modified=parse_time(item.get("LastModified")),
                     version_id=version_id,
                     is_latest=bool(item.get("IsLatest")),
                     is_delete_marker=is_marker,
@@ -454,12 +251,12 @@ class S3Store:
             key=key,
             size=response.get("ContentLength", 0),
             etag=strip_etag(response.get("ETag")),
-            last_modified=_parse_time(response.get("LastModified")),
+            last_modified=parse_time(response.get("LastModified")),
             version_id=response.get("VersionId"),
             # HEAD of a named version does not say whether it is the latest:
             # list_versions does. is_latest keeps its default here.
             storage_class=response.get("StorageClass") or "STANDARD",
-            checksum_sha256=_sha256_hex(
+            checksum_sha256=sha256_hex(
                 response.get("ChecksumSHA256"), response.get("ChecksumType")
             ),
             content_type=response.get("ContentType"),
@@ -527,7 +324,7 @@ class S3Store:
             content_type=content_type,
             metadata=attributes,
         )
-        return _ObstoreStream(info, result, where)
+        return ObstoreStream(info, result, where)
 
     def _empty_past_end(self, key: str, version_id: str | None, offset: int) -> ObjectStream:
         info = self.head(key, version_id=version_id)
@@ -559,13 +356,13 @@ class S3Store:
             key=key,
             size=size,
             etag=strip_etag(response.get("ETag")),
-            last_modified=_parse_time(response.get("LastModified")),
+            last_modified=parse_time(response.get("LastModified")),
             version_id=response.get("VersionId"),
             storage_class=response.get("StorageClass") or "STANDARD",
             content_type=response.get("ContentType"),
             metadata=dict(response.get("Metadata") or {}),
         )
-        return _BotoStream(info, response["Body"], self._where("get", key))
+        return BotoStream(info, response["Body"], self._where("get", key))
 
     def get_bytes(
         self,
@@ -729,7 +526,17 @@ class S3Store:
         if info.storage_class and info.storage_class != "STANDARD":
             kwargs["StorageClass"] = info.storage_class
         if info.size > self.multipart_copy_threshold:
-            return self._multipart_copy(copy_source, kwargs, info, metadata)
+            part = max(self.copy_part_size, MIN_PART_SIZE, math.ceil(info.size / MAX_PARTS))
+            return multipart_copy(
+                lambda op, call: self._call(op, dst_key, call),
+                self.client,
+                copy_source,
+                kwargs,
+                info,
+                metadata,
+                part_size=part,
+                workers=max(1, min(8, self.settings.concurrency)),
+            )
         if metadata is not None:
             # REPLACE drops every attribute not given again: keep the content type.
             kwargs["MetadataDirective"] = "REPLACE"
@@ -745,68 +552,6 @@ class S3Store:
         )
         etag = strip_etag(response.get("CopyObjectResult", {}).get("ETag"))
         return PutResult(dst_key, etag, response.get("VersionId"), info.size)
-
-    def _multipart_copy(
-        self,
-        copy_source: dict[str, str],
-        kwargs: dict[str, Any],
-        info: ObjectInfo,
-        metadata: Mapping[str, str] | None,
-    ) -> PutResult:
-        dst_key = kwargs["Key"]
-        part = max(self.copy_part_size, MIN_PART_SIZE, math.ceil(info.size / MAX_PARTS))
-        part = math.ceil(part / MiB) * MiB
-        ranges = [(start, min(start + part, info.size) - 1) for start in range(0, info.size, part)]
-        create: dict[str, Any] = dict(kwargs)
-        create["Metadata"] = dict(metadata if metadata is not None else info.metadata or {})
-        if info.content_type:
-            create["ContentType"] = info.content_type
-        upload = self._call("copy", dst_key, lambda: self.client.create_multipart_upload(**create))
-        upload_id = upload["UploadId"]
-        # Registered the moment the upload exists: any failure below aborts it.
-        try:
-
-            def copy_part(number: int, first: int, last: int) -> dict[str, Any]:
-                response = self._call(
-                    "copy",
-                    dst_key,
-                    lambda: self.client.upload_part_copy(
-                        Bucket=self.bucket,
-                        Key=dst_key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        CopySource=copy_source,  # type: ignore[arg-type]
-                        CopySourceRange=f"bytes={first}-{last}",
-                    ),
-                )
-                return {"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]}
-
-            workers = max(1, min(8, self.settings.concurrency))
-            with ThreadPoolExecutor(workers) as pool:
-                futures = [
-                    pool.submit(copy_part, number, first, last)
-                    for number, (first, last) in enumerate(ranges, start=1)
-                ]
-                parts = [future.result() for future in futures]
-            response = self._call(
-                "copy",
-                dst_key,
-                lambda: self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=dst_key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-                ),
-            )
-        except BaseException:
-            with contextlib.suppress(Exception):  # the first failure is the one to report
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=dst_key, UploadId=upload_id
-                )
-            raise
-        return PutResult(
-            dst_key, strip_etag(response.get("ETag")), response.get("VersionId"), info.size
-        )
 
     def delete(self, key: str, *, version_id: str | None = None) -> DeleteResult:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -853,7 +598,7 @@ class S3Store:
 
         kwargs: dict[str, Any] = {"Bucket": self.bucket}
         if self._region_for_create() not in (None, "us-east-1"):
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.clients.region}
         try:
             self.client.create_bucket(**kwargs)
         except ClientError as err:
@@ -869,41 +614,7 @@ class S3Store:
             raise from_botocore(err, self._where("create")) from err
 
     def _region_for_create(self) -> str | None:
-        _ = self.client
-        return None if self._custom_endpoint else self._region
-
-
-def _latest_first(versions: builtins.list[ObjectInfo]) -> builtins.list[ObjectInfo]:
-    for index, info in enumerate(versions):
-        if info.is_latest:
-            if index:
-                versions.insert(0, versions.pop(index))
-            break
-    return versions
-
-
-class _CredentialProvider:
-    """Hands obstore the boto3 session's credentials (refreshed when they expire)."""
-
-    def __init__(self, credentials: Any) -> None:
-        self._credentials = credentials
-        self._refreshable = hasattr(credentials, "refresh_needed")
-
-    def __call__(self) -> S3Credential:
-        frozen = self._credentials.get_frozen_credentials()
-        expires = datetime.now(UTC) + timedelta(minutes=10) if self._refreshable else None
-        return {
-            "access_key_id": frozen.access_key,
-            "secret_access_key": frozen.secret_key,
-            "token": frozen.token,
-            "expires_at": expires,
-        }
-
-
-def _no_credentials() -> Exception:
-    from botocore.exceptions import NoCredentialsError
-
-    return NoCredentialsError()
+        return None if self.clients.custom_endpoint else self.clients.region
 
 
 def _no_such_bucket() -> Exception:

@@ -1,0 +1,88 @@
+"""Server-side multipart copy, for sources above S3's 5 GiB single-copy limit.
+
+create_multipart_upload (content type, metadata, storage class of the source)
+    -> abort registered at once: any failure below aborts the upload
+upload_part_copy x N   (byte ranges of the source version, on a small pool)
+complete_multipart_upload
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from lakeguard.hashing import strip_etag
+from lakeguard.storage.base import ObjectInfo, PutResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MiB = 1024 * 1024
+
+
+def part_ranges(size: int, part_size: int) -> list[tuple[int, int]]:
+    """Inclusive byte ranges of ``part_size`` (rounded up to a MiB) covering ``size`` bytes."""
+    part = math.ceil(part_size / MiB) * MiB
+    return [(start, min(start + part, size) - 1) for start in range(0, size, part)]
+
+
+def multipart_copy(
+    run: Callable[[str, Callable[[], Any]], Any],  # runs a boto3 call, mapping its errors
+    client: S3Client,
+    copy_source: Mapping[str, str],
+    kwargs: Mapping[str, Any],
+    info: ObjectInfo,
+    metadata: Mapping[str, str] | None,
+    *,
+    part_size: int,
+    workers: int,
+) -> PutResult:
+    """Copy ``copy_source`` to ``kwargs['Bucket']/kwargs['Key']`` part by part."""
+    bucket, dst_key = kwargs["Bucket"], kwargs["Key"]
+    create: dict[str, Any] = dict(kwargs)
+    create["Metadata"] = dict(metadata if metadata is not None else info.metadata or {})
+    if info.content_type:
+        create["ContentType"] = info.content_type
+    upload = run("copy", lambda: client.create_multipart_upload(**create))
+    upload_id = upload["UploadId"]
+    try:
+
+        def copy_part(number: int, first: int, last: int) -> dict[str, Any]:
+            response = run(
+                "copy",
+                lambda: client.upload_part_copy(
+                    Bucket=bucket,
+                    Key=dst_key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=copy_source,  # type: ignore[arg-type]
+                    CopySourceRange=f"bytes={first}-{last}",
+                ),
+            )
+            return {"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]}
+
+        with ThreadPoolExecutor(workers) as pool:
+            futures = [
+                pool.submit(copy_part, number, first, last)
+                for number, (first, last) in enumerate(part_ranges(info.size, part_size), 1)
+            ]
+            parts = [future.result() for future in futures]
+        response = run(
+            "copy",
+            lambda: client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=dst_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            ),
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first failure is the one to report
+            client.abort_multipart_upload(Bucket=bucket, Key=dst_key, UploadId=upload_id)
+        raise
+    return PutResult(
+        dst_key, strip_etag(response.get("ETag")), response.get("VersionId"), info.size
+    )

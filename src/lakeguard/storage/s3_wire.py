@@ -1,0 +1,149 @@
+"""How S3 responses become lakeguard's types: timestamps, checksums, bodies, version order."""
+
+from __future__ import annotations
+
+import base64
+import builtins
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+from lakeguard.storage.base import ObjectInfo
+from lakeguard.storage.s3_errors import Where, from_botocore, from_obstore
+
+READ_CHUNK = 1024 * 1024  # bounded memory per open read stream
+VERSION_ORDER = "LakeguardVersionOrder"
+
+
+def parse_time(value: object) -> datetime | None:
+    """Timestamps arrive unparsed (see ``_session``): ISO-8601 in XML, HTTP dates in headers."""
+    if value is None or isinstance(value, datetime):
+        return value
+    text = str(value)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = parsedate_to_datetime(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def raw_timestamp(value: str) -> str:
+    return value
+
+
+def sha256_hex(value: str | None, checksum_type: str | None) -> str | None:
+    """Hex of a full-object base64 SHA-256; None for composite (``xxx-N``) checksums."""
+    if not value or "-" in value or (checksum_type or "FULL_OBJECT") != "FULL_OBJECT":
+        return None
+    try:
+        return base64.b64decode(value).hex()
+    except ValueError:
+        return None
+
+
+def obstore_can_address(key: str) -> bool:
+    """Whether obstore reads and writes ``key`` unchanged (it parses keys as paths)."""
+    if not key or key.startswith("/") or key.endswith("/") or "//" in key:
+        return False
+    if any(part in (".", "..") for part in key.split("/")):
+        return False
+    return not any(ord(ch) < 32 or ch in "\\\x7f" for ch in key)
+
+
+def record_version_order(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    # botocore splits a ListObjectVersions page into Versions and DeleteMarkers
+    # and loses their interleaving; the page's XML order is the newest-first
+    # order per key, which timestamps (1 s resolution on some servers) cannot
+    # restore. Record the element sequence so the two lists can be merged back.
+    body = response_dict.get("body") or b""
+    if response_dict.get("status_code") != 200 or not body:
+        return
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return
+    order = [
+        element.tag.rsplit("}", 1)[-1] == "DeleteMarker"
+        for element in root
+        if element.tag.rsplit("}", 1)[-1] in ("Version", "DeleteMarker")
+    ]
+    customized_response_dict[VERSION_ORDER] = order
+
+
+def latest_first(versions: builtins.list[ObjectInfo]) -> builtins.list[ObjectInfo]:
+    for index, info in enumerate(versions):
+        if info.is_latest:
+            if index:
+                versions.insert(0, versions.pop(index))
+            break
+    return versions
+
+
+class ObstoreStream:
+    """A GET body from obstore, in chunks of about READ_CHUNK."""
+
+    def __init__(self, info: ObjectInfo, result: Any, where: Where) -> None:
+        self.info = info
+        self._chunks = result.stream(min_chunk_size=READ_CHUNK)
+        self._where = where
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                return
+            except Exception as err:
+                raise from_obstore(err, self._where) from err
+            yield bytes(chunk)
+
+    def close(self) -> None:
+        self._chunks = iter(())
+
+    def __enter__(self) -> ObstoreStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class BotoStream:
+    """A GET body from boto3 (keys obstore cannot address)."""
+
+    def __init__(self, info: ObjectInfo, body: Any, where: Where) -> None:
+        self.info = info
+        self._body = body
+        self._where = where
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._body.iter_chunks(READ_CHUNK)
+        except Exception as err:
+            raise from_botocore(err, self._where) from err
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> BotoStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -185,3 +185,103 @@ def test_local_directory_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f"lakeguard: error: inventory file {tmp_path / 'missing.parquet'} does not exist"
     )
+
+
+# -- against a real S3 server (SeaweedFS) ---------------------------------------
+
+
+def _s3_lake(s3_client: object, bucket: str) -> list[str]:
+    from boto3.s3.transfer import TransferConfig
+
+    keys = []
+    for day in (1, 2, 3):
+        for part in range(4):
+            key = f"lake/dt=2026-02-0{day}/part-{part}.parquet"
+            s3_client.put_object(Bucket=bucket, Key=key, Body=f"{day}{part}".encode() * 500)  # type: ignore[attr-defined]
+            keys.append(key)
+    # One multipart object (two 5 MiB parts): deep verify checks its ETag part by part.
+    import io
+
+    config = TransferConfig(
+        multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024
+    )
+    body = io.BytesIO(bytes(range(256)) * (6 * 4096))
+    s3_client.upload_fileobj(body, bucket, "lake/dt=2026-02-03/big.bin", Config=config)  # type: ignore[attr-defined]
+    keys.append("lake/dt=2026-02-03/big.bin")
+    return keys
+
+
+@pytest.mark.s3
+def test_detection_on_s3(
+    versioned_bucket: str,
+    s3_client: object,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bucket = versioned_bucket
+    _s3_lake(s3_client, bucket)
+    head = s3_client.head_object(Bucket=bucket, Key="lake/dt=2026-02-03/big.bin")  # type: ignore[attr-defined]
+    assert head["ETag"].strip('"').endswith("-2")
+    loc = f"s3://{bucket}/lake"
+    inventory = str(tmp_path / "inv.parquet")
+    assert run(["inventory", loc, "-o", inventory, "--json"]) == 0
+    assert _json(capsys)["objects"] == 13
+
+    assert run(["verify", loc, "--against", inventory, "--deep", "--json"]) == 0
+    doc = _json(capsys)
+    assert doc["counts"]["ok"] == 13 and doc["checksums_valid"] == 13
+
+    s3_client.delete_object(Bucket=bucket, Key="lake/dt=2026-02-02/part-0.parquet")  # type: ignore[attr-defined]
+    s3_client.delete_object(Bucket=bucket, Key="lake/dt=2026-02-02/part-1.parquet")  # type: ignore[attr-defined]
+    s3_client.put_object(Bucket=bucket, Key="lake/dt=2026-02-01/part-3.parquet", Body=b"junk")  # type: ignore[attr-defined]
+    assert run(["verify", loc, "--against", inventory, "--json"]) == 1
+    doc = _json(capsys)
+    assert doc["missing"] == [
+        "lake/dt=2026-02-02/part-0.parquet",
+        "lake/dt=2026-02-02/part-1.parquet",
+    ]
+    assert doc["changed"] == ["lake/dt=2026-02-01/part-3.parquet"]
+
+    assert run(["history", loc, "--json"]) == 0
+    doc = _json(capsys)
+    assert doc["versions"] == 14 and doc["delete_markers"] == 2
+    (window,) = doc["damage_windows"]  # type: ignore[misc]
+    assert (window["deletes"], window["overwrites"], window["keys"]) == (2, 1, 3)
+
+    for key in ("part-2.parquet", "part-3.parquet"):
+        s3_client.delete_object(Bucket=bucket, Key=f"lake/dt=2026-02-02/{key}")  # type: ignore[attr-defined]
+    assert run(["gaps", loc, "--start", "2026-02-01", "--end", "2026-02-03", "--json"]) == 1
+    assert _json(capsys)["missing"] == ["2026-02-02"]
+
+
+@pytest.mark.s3
+def test_nonexistent_bucket_exits_3_naming_it(
+    sandbox: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["inventory", "s3://no-such-bucket-lg42/lake", "-o", str(tmp_path / "i.parquet")]
+    assert run(argv) == 3
+    err = capsys.readouterr().err.strip()
+    assert "no-such-bucket-lg42" in err and err.count("\n") == 0
+    assert not (tmp_path / "i.parquet").exists()
+
+
+@pytest.mark.s3
+def test_verify_on_s3_in_a_subprocess(bucket: str, s3_client: object, tmp_path: Path) -> None:
+    _s3_lake(s3_client, bucket)
+    inventory = str(tmp_path / "inv.parquet")
+    loc = f"s3://{bucket}/lake"
+
+    def lakeguard(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lakeguard", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert lakeguard("inventory", loc, "-o", inventory).returncode == 0
+    s3_client.delete_object(Bucket=bucket, Key="lake/dt=2026-02-01/part-0.parquet")  # type: ignore[attr-defined]
+    done = lakeguard("verify", loc, "--against", inventory)
+    assert done.returncode == 1, done.stderr
+    assert "Missing objects: 1" in done.stdout.splitlines()

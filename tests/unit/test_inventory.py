@@ -158,7 +158,7 @@ def test_parquet_without_inventory_columns_is_refused(tmp_path: Path) -> None:
         read_inventory(path)
 
 
-def test_unsorted_foreign_inventory_is_read_in_key_order(tmp_path: Path) -> None:
+def test_foreign_inventory_needs_only_key_size_etag(tmp_path: Path) -> None:
     path = tmp_path / "foreign.parquet"
     pq.write_table(
         pa.table(
@@ -170,11 +170,13 @@ def test_unsorted_foreign_inventory_is_read_in_key_order(tmp_path: Path) -> None
         ),
         path,
     )
-    entries = list(read_inventory(path).current("p/"))
+    inventory = read_inventory(path)
+    assert inventory.prefix is None and inventory.location is None
+    entries = list(inventory.current("p/"))
     assert [(e.key, e.size, e.etag) for e in entries] == [
+        ("p/c", 3, "c"),
         ("p/a", 1, "a"),
         ("p/b", 2, "b"),
-        ("p/c", 3, "c"),
     ]
 
 
@@ -203,3 +205,56 @@ def test_a_failing_range_fails_the_listing() -> None:
     store = FaultStore(_folders(), FaultPlan(fail_rate=1.0, ops=frozenset({"list"})))
     with pytest.raises(TransientError, match="injected fault"):
         list(list_objects(store, "", concurrency=4))
+
+
+class _TreeOrderStore:
+    """A store that lists as a file tree walks (SeaweedFS): ``a/x`` before ``a-b``."""
+
+    url = "memory://tree"
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = sorted(keys, key=lambda k: k.split("/"))
+
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        after = start_after.split("/") if start_after is not None else None
+        for key in self.keys:
+            if key.startswith(prefix) and (after is None or key.split("/") > after):
+                yield ObjectInfo(key=key, size=1)
+
+    def list_prefixes(self, prefix: str = "") -> list[str]:
+        found: list[str] = []
+        for key in self.keys:
+            rest = key[len(prefix) :] if key.startswith(prefix) else None
+            if rest and "/" in rest:
+                folder = prefix + rest.split("/", 1)[0] + "/"
+                if folder not in found:
+                    found.append(folder)
+        return found
+
+
+def _tricky_keys(seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    keys: set[str] = set()
+    while len(keys) < 400:
+        parts = [
+            "".join(rng.choice("ab-.") for _ in range(rng.randint(1, 3)))
+            for _ in range(rng.randint(1, 4))
+        ]
+        keys.add("/".join(parts))
+    # A name cannot be both an object and a folder in a file tree.
+    return sorted(k for k in keys if not any(other.startswith(k + "/") for other in keys))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_parallel_listing_is_exact_in_byte_and_tree_order(seed: int) -> None:
+    keys = _tricky_keys(seed)
+    memory = MemoryStore("tricky")
+    for key in keys:
+        memory.put(key, b"v")
+    tree = _TreeOrderStore(keys)
+    for store in (memory, tree):
+        expected = [o.key for o in store.list("")]  # type: ignore[attr-defined]
+        got = [o.key for o in list_objects(store, "", concurrency=3)]  # type: ignore[arg-type]
+        assert got == expected

@@ -168,3 +168,45 @@ def test_a_replica_under_another_prefix_is_compared_key_for_key(tmp_path: Path) 
     result = verify(store, replica, against=inventory)
     assert result.counts()["ok"] == 12
     assert result.missing.items == ["replica/data/dt=2026-02-03/part-3.parquet"]
+
+
+def test_foreign_inventory_in_any_order(tmp_path: Path) -> None:
+    store = MemoryStore("lake")
+    store.put("data/b", b"beta")
+    store.put("data/a", b"alpha")
+    store.put("data/c", b"new")
+    path = tmp_path / "foreign.parquet"
+    import hashlib
+
+    pq.write_table(
+        pa.table(
+            {
+                "key": ["data/z", "data/b", "data/a", "data/a"],  # unsorted, one repeated
+                "size": [1, 4, 5, 5],
+                "etag": [
+                    "x",
+                    f'"{hashlib.md5(b"beta").hexdigest()}"',  # quoted, as S3 Inventory writes
+                    hashlib.md5(b"alpha").hexdigest().upper(),
+                    hashlib.md5(b"alpha").hexdigest(),
+                ],
+            }
+        ),
+        path,
+    )
+    result = verify(store, LOC, against=path, deep=True)
+    assert result.counts() == {
+        "ok": 2,
+        "missing": 1,
+        "changed": 0,
+        "corrupted": 0,
+        "extra": 1,
+        "errors": 0,
+    }
+    assert result.checksums_valid == 2
+
+
+def test_inventory_with_wrong_column_types_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "odd.parquet"
+    pq.write_table(pa.table({"key": ["data/a"], "size": ["big"], "etag": ["x"]}), path)
+    with pytest.raises(UsageError, match=r"odd\.parquet cannot be compared"):
+        verify(MemoryStore("lake"), LOC, against=path)

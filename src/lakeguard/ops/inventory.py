@@ -6,17 +6,17 @@
         -> FILE.partial, renamed to FILE once complete
 
 Memory is bounded by one batch plus the listing's look-ahead, whatever the size
-of the lake. Rows are written in key order (versions of one key newest first),
-and the file says so in its metadata, so ``verify`` can merge-join it with a
-live listing without sorting. The Parquet key-value metadata also records the
-location, its prefix, when the listing started, and whether versions were listed.
+of the lake. Rows are written in the store's listing order (UTF-8 byte order on
+S3; folders first on stores built on a file tree), versions of one key
+together, newest first. Readers must not rely on an order: ``verify`` joins by
+key. The Parquet key-value metadata records the location, its prefix, when the
+listing started, and whether versions were listed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,7 +55,6 @@ META_LOCATION = b"lakeguard.location"
 META_PREFIX = b"lakeguard.prefix"
 META_TAKEN_AT = b"lakeguard.taken_at"
 META_VERSIONS = b"lakeguard.versions"
-META_SORTED = b"lakeguard.sorted"
 META_FORMAT = b"lakeguard.format"
 
 
@@ -171,7 +170,6 @@ def take_inventory(
             META_PREFIX: location.prefix.encode(),
             META_TAKEN_AT: (iso(taken_at) or "").encode(),
             META_VERSIONS: b"true" if versions else b"false",
-            META_SORTED: b"true",
             META_FORMAT: FORMAT_VERSION.encode(),
         }
     )
@@ -257,7 +255,6 @@ class Inventory:
         self.prefix: str | None = prefix.decode() if prefix is not None else None
         self.taken_at = meta.get(META_TAKEN_AT, b"").decode() or None
         self.versions = meta.get(META_VERSIONS) == b"true"
-        self.sorted = meta.get(META_SORTED) == b"true"
         self.rows: int = self._file.metadata.num_rows
 
     def batches(
@@ -273,38 +270,8 @@ class Inventory:
             raise UsageError(f"inventory file {self.path} is damaged: {_first_line(exc)}") from None
 
     def current(self, prefix: str = "") -> Iterator[InventoryEntry]:
-        """The current objects (latest, not deleted) under ``prefix``, in key order.
-
-        An inventory not known to be in key order is checked, and sorted into a
-        temporary file (by DuckDB, which spills to disk) when it is not.
-        """
-        if self.sorted or self._in_key_order():
-            yield from _current_entries(self, prefix)
-            return
-        with tempfile.TemporaryDirectory(prefix="lakeguard-inv-") as scratch:
-            ordered = Path(scratch) / "sorted.parquet"
-            _sort_by_key(self.path, ordered)
-            yield from _current_entries(Inventory(ordered), prefix)
-
-    def _in_key_order(self) -> bool:
-        import pyarrow.compute as pc
-
-        previous: str | None = None
-        for batch in self.batches(["key"]):
-            keys = batch.column(0)
-            if len(keys) == 0:
-                continue
-            if previous is not None and keys[0].as_py() < previous:
-                return False
-            if (
-                len(keys) > 1
-                and not pc.all(
-                    pc.greater_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
-                ).as_py()
-            ):
-                return False
-            previous = keys[len(keys) - 1].as_py()
-        return True
+        """The current objects (latest, not deleted) under ``prefix``, in file order."""
+        yield from _current_entries(self, prefix)
 
 
 def _current_entries(inventory: Inventory, prefix: str) -> Iterator[InventoryEntry]:
@@ -335,26 +302,6 @@ def _current_entries(inventory: Inventory, prefix: str) -> Iterator[InventoryEnt
         )
         for key, size, etag, checksum in zip(keys, sizes, etags, sums, strict=True):
             yield InventoryEntry(key, int(size or 0), etag, checksum)
-
-
-def _sort_by_key(source: Path, target: Path) -> None:
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.execute(f"SET temp_directory = '{_sql_text(str(target.parent))}'")
-        con.execute(
-            f"COPY (SELECT * FROM read_parquet('{_sql_text(str(source))}') ORDER BY key) "
-            f"TO '{_sql_text(str(target))}' (FORMAT parquet)"
-        )
-    except duckdb.Error as exc:
-        raise UsageError(f"cannot sort inventory file {source}: {_first_line(exc)}") from None
-    finally:
-        con.close()
-
-
-def _sql_text(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def _first_line(exc: BaseException) -> str:

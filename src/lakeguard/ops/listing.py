@@ -1,21 +1,28 @@
-"""Listing a location fast, in key order, with bounded memory.
+"""Listing a location fast, with bounded memory, every key exactly once.
 
 One S3 listing is a chain of 1,000-key pages, each waiting on the last. To
-list in parallel, the key space under a prefix is cut into ranges at folder
-boundaries (the common prefixes one or two levels down) and each range is
-listed by its own worker with ``start_after``:
+list in parallel, the listing is cut at folder boundaries (the common prefixes
+one, or when there are few, two levels down) and each piece is listed by its
+own worker:
 
-    bounds b1 < b2 < ... < bn     (a folder "p/dt=1/" gives the bound "p/dt=1")
-    ranges (-, b1], (b1, b2], ..., (bn, +)
+    folders F1, F2, ..., Fn        in the store's own listing order
+    pieces  [start .. F1), [F1 .. F2), ..., [Fn .. end)
+    piece i = list(prefix, start_after=Fi), stopping at the first key at or past F(i+1)
 
-Any sorted set of bounds cuts the key space into ranges that hold every key
-exactly once, so keys outside every folder (``_SUCCESS`` next to the
-partitions) are listed too. A range stops at the first key above its upper
-bound. Ranges are started in key order with a bounded look-ahead, and each
-hands its keys over in chunks through a small queue, so the caller receives
-chunks in key order and memory holds at most ``look-ahead x queue`` chunks.
+No comparison assumes one key order. S3 lists in UTF-8 byte order; a store
+built on a file tree (SeaweedFS) walks folders first (``a/x`` before ``a-b``).
+Folders come in the store's own order from ``list_prefixes``, a folder's keys
+are contiguous in either order, and a worker stops only at a key that lies
+past the next folder in *both* orders, so no key is skipped or listed twice
+whichever order the store keeps. (Should a whole folder vanish between the
+two calls, the keys around it may be listed twice; a listing of a changing
+bucket is never a snapshot.)
 
-    list_chunks(store, prefix) -> [ObjectInfo, ...], [ObjectInfo, ...], ...   (key order)
+Pieces are started in order with a bounded look-ahead, and each hands its keys
+over in chunks through a small queue, so the caller receives chunks in the
+store's order and memory holds at most ``look-ahead x queue`` chunks.
+
+    list_chunks(store, prefix) -> [ObjectInfo, ...], [ObjectInfo, ...], ...
 """
 
 from __future__ import annotations
@@ -36,10 +43,10 @@ _DONE = object()
 
 @dataclass(frozen=True, slots=True)
 class KeyRange:
-    """Keys ``k`` with ``after < k <= upto`` (None: unbounded on that side)."""
+    """The keys listed after folder ``after`` up to the folder ``until`` (None: open)."""
 
     after: str | None
-    upto: str | None
+    until: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +54,15 @@ class _Failed:
     error: BaseException
 
 
+def _past(key: str, folder: str) -> bool:
+    """Whether ``key`` lies at or past ``folder`` in byte order and in folder-walk order."""
+    if key < folder:
+        return False
+    return key.split("/") > folder[:-1].split("/")
+
+
 def split_ranges(store: Store, prefix: str, *, parts: int) -> list[KeyRange]:
-    """Cut the keys under ``prefix`` into at most ``parts`` ranges at folder boundaries.
+    """Cut the listing under ``prefix`` into at most about ``parts`` pieces at folders.
 
     Looks one folder level down, and a second level when the first has fewer
     folders than ``parts`` (a lake of two tables, each with many partitions).
@@ -59,22 +73,17 @@ def split_ranges(store: Store, prefix: str, *, parts: int) -> list[KeyRange]:
     if 0 < len(folders) < parts:
         with ThreadPoolExecutor(min(len(folders), 16)) as pool:
             children = list(pool.map(store.list_prefixes, folders))
-        deeper = sorted({*folders, *(c for group in children for c in group)})
-        folders = deeper
+        # Each folder, then its subfolders: still the store's own order.
+        folders = [
+            f for parent, kids in zip(folders, children, strict=True) for f in (parent, *kids)
+        ]
     if not folders:
         return [KeyRange(None, None)]
-    # Evenly spaced bounds: without sizes, the folder count is the best guess of work.
-    step = max(1, len(folders) // parts) if len(folders) > parts else 1
-    bounds = [folder[:-1] for folder in folders[::step]]
-    ranges: list[KeyRange] = []
-    lower: str | None = None
-    for bound in bounds:
-        if lower is not None and bound <= lower:
-            continue
-        ranges.append(KeyRange(lower, bound))
-        lower = bound
-    ranges.append(KeyRange(lower, None))
-    return ranges
+    # Evenly spaced: without sizes, the folder count is the best guess of work.
+    step = max(1, len(folders) // parts)
+    bounds = folders[::step]
+    edges: list[str | None] = [None, *bounds, None]
+    return [KeyRange(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
 
 
 def _put(target: queue.Queue[object], item: object, stop: threading.Event) -> bool:
@@ -95,7 +104,11 @@ def _list_range(
         listing = store.list(prefix, start_after=span.after)
         try:
             for info in listing:
-                if span.upto is not None and info.key > span.upto:
+                if span.until is not None and _past(info.key, span.until):
+                    if (
+                        info.key == span.until
+                    ):  # a folder marker object: the next piece starts after it
+                        chunk.append(info)
                     break
                 chunk.append(info)
                 if len(chunk) >= CHUNK:

@@ -1,21 +1,24 @@
 """Verify: compare what a location holds with what an inventory says it should hold.
 
-    live listing (key order, parallel by key range) ──┐
-                                                      ├─ merge-join by key
-    inventory current entries (key order, streamed) ──┘
-        key only live        -> extra
-        key only in inventory -> missing
-        size/ETag/SHA-256 differ -> changed
-        equal                -> ok          (fast mode: nothing is downloaded)
-                             -> deep mode: GET, hash while streaming (thread pool,
-                                bounded in flight), compare with the inventory's
-                                ETag and SHA-256 -> ok or corrupted (or error)
+    live listing (parallel by folder) -> scratch Parquet (take_inventory: bounded memory)
+    inventory current entries (latest, not deleted) under LOC
+    DuckDB: FULL OUTER JOIN on key (spills to disk; no order assumed on either side)
+        only in the inventory        -> missing
+        only live                    -> extra
+        size / ETag / SHA-256 differ -> changed
+        equal                        -> ok          (fast mode: nothing is downloaded)
+                                     -> deep mode: GET, hash while streaming (thread
+                                        pool, bounded in flight), compare with the
+                                        inventory's ETag and SHA-256 -> ok, corrupted, error
 
 The inventory is the recorded truth: an overwrite that kept the size but not
 the ETag is ``changed`` without reading a byte; bit rot under an unchanged ETag
-is ``corrupted``, found only by reading (``deep``). A sample of the objects
-(``sample`` = fraction) is chosen by a hash of the key, so a re-run reads the
-same objects.
+is ``corrupted``, found only by reading (``deep``). A sample (``sample`` =
+fraction) is chosen by a hash of the key, so a re-run reads the same objects.
+
+A join rather than a merge of two sorted streams, because stores disagree on
+key order: S3 lists in byte order, a store built on a file tree (SeaweedFS)
+lists a folder's keys before a sibling ``a-b`` that sorts first in bytes.
 
 Keys: the inventory holds full keys. When LOC lies inside the inventory's
 location, the entries under LOC's prefix are compared key for key. When LOC is
@@ -26,20 +29,20 @@ by LOC's. Reports name full keys of LOC.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lakeguard.errors import LakeguardError, NotFoundError, UsageError
-from lakeguard.hashing import EtagChecker, strip_etag
+from lakeguard.hashing import EtagChecker
 from lakeguard.location import Location
-from lakeguard.ops.inventory import InventoryEntry, read_inventory
-from lakeguard.ops.listing import list_objects
-from lakeguard.ops.report import Capped, human_bytes
-from lakeguard.storage.base import ObjectInfo, Store
+from lakeguard.ops.inventory import Inventory, InventoryEntry, read_inventory, take_inventory
+from lakeguard.ops.report import DEFAULT_CAP, Capped, human_bytes
+from lakeguard.storage.base import Store
 
 ProgressCallback = Callable[[int, int], None]
 SHOWN = 20  # problem keys listed per category in the human report
@@ -194,19 +197,6 @@ def in_sample(key: str, fraction: float | None) -> bool:
     return int.from_bytes(digest, "big") < fraction * 2**64
 
 
-def _differs(live: ObjectInfo, entry: InventoryEntry) -> bool:
-    if live.size != entry.size:
-        return True
-    recorded, current = strip_etag(entry.etag), strip_etag(live.etag)
-    if recorded and current and recorded != current:
-        return True
-    return bool(
-        entry.checksum_sha256
-        and live.checksum_sha256
-        and entry.checksum_sha256.lower() != live.checksum_sha256.lower()
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     key: str
@@ -215,57 +205,75 @@ class _Outcome:
     error: str = ""
 
 
-def _check_bytes(store: Store, live: ObjectInfo, entry: InventoryEntry) -> _Outcome:
+def _check_bytes(store: Store, entry: InventoryEntry, version_id: str | None) -> _Outcome:
+    """Read one object (the version just listed) and check it against the recorded entry."""
+    key = entry.key
     checker = EtagChecker(entry.etag, entry.size, sha256=bool(entry.checksum_sha256))
     try:
-        with store.get(live.key, version_id=live.version_id) as stream:
+        with store.get(key, version_id=version_id) as stream:
             for chunk in stream:
                 checker.update(chunk)
     except NotFoundError:
-        return _Outcome(live.key, "error", checker.hasher.size, "deleted while being verified")
+        return _Outcome(key, "error", checker.hasher.size, "deleted while being verified")
     except LakeguardError as exc:
-        return _Outcome(live.key, "error", checker.hasher.size, exc.message)
+        return _Outcome(key, "error", checker.hasher.size, exc.message)
     size = checker.hasher.size
     if size != entry.size:
-        return _Outcome(live.key, "corrupted", size)
+        return _Outcome(key, "corrupted", size)
     if entry.checksum_sha256 and checker.hasher.sha256 != entry.checksum_sha256.lower():
-        return _Outcome(live.key, "corrupted", size)
+        return _Outcome(key, "corrupted", size)
     verdict = checker.verdict()
     if verdict is False:
-        return _Outcome(live.key, "corrupted", size)
+        return _Outcome(key, "corrupted", size)
     if verdict is None and not entry.checksum_sha256:
-        return _Outcome(live.key, "unverifiable", size)
-    return _Outcome(live.key, "valid", size)
+        return _Outcome(key, "unverifiable", size)
+    return _Outcome(key, "valid", size)
 
 
-def _pairs(
-    live: Iterator[ObjectInfo], expected: Iterator[InventoryEntry]
-) -> Iterator[tuple[ObjectInfo | None, InventoryEntry | None]]:
-    """Merge-join two key-ordered streams: (live, entry), either side None when absent."""
-    a = next(live, None)
-    b = next(expected, None)
-    previous: str | None = None
-    while a is not None or b is not None:
-        if b is not None and previous is not None and b.key <= previous:
-            b = next(expected, None)  # a repeated key in the inventory: the first one counts
-            continue
-        if b is None or (a is not None and a.key < b.key):
-            yield a, None
-            a = next(live, None)
-        elif a is None or b.key < a.key:
-            previous = b.key
-            yield None, b
-            b = next(expected, None)
-        else:
-            previous = b.key
-            yield a, b
-            a = next(live, None)
-            b = next(expected, None)
+def _text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
-def _mapped(entries: Iterator[InventoryEntry], old: str, new: str) -> Iterator[InventoryEntry]:
-    for entry in entries:
-        yield entry._replace(key=new + entry.key[len(old) :])
+def _expected_sql(inventory: Inventory, location: Location) -> str:
+    """The inventory's current entries under LOC, keyed by LOC's full keys, one row per key."""
+    columns = inventory.columns
+    latest = "coalesce(is_latest, true)" if "is_latest" in columns else "true"
+    alive = "NOT coalesce(is_delete_marker, false)" if "is_delete_marker" in columns else "true"
+    sha = "checksum_sha256" if "checksum_sha256" in columns else "NULL::VARCHAR"
+    old = inventory.prefix
+    if old is None or location.prefix.startswith(old):
+        key, under = "key", location.prefix
+    else:  # a replica elsewhere: swap the inventory's prefix for LOC's
+        key, under = f"{_text(location.prefix)} || substr(key, {len(old) + 1})", old
+    return (
+        f"SELECT {key} AS key, any_value(size)::BIGINT AS size, any_value(etag)::VARCHAR AS etag,"
+        f" any_value({sha})::VARCHAR AS sha"
+        f" FROM read_parquet({_text(str(inventory.path))})"
+        f" WHERE {latest} AND {alive} AND starts_with(key, {_text(under)}) GROUP BY 1"
+    )
+
+
+_COMPARE = """
+CREATE TEMP TABLE cmp AS
+SELECT coalesce(e.key, l.key) AS key,
+  CASE
+    WHEN l.key IS NULL THEN 'missing'
+    WHEN e.key IS NULL THEN 'extra'
+    WHEN e.size IS DISTINCT FROM l.size THEN 'changed'
+    WHEN e.etag IS NOT NULL AND l.etag IS NOT NULL
+         AND lower(trim(e.etag, '"')) <> lower(trim(l.etag, '"')) THEN 'changed'
+    WHEN e.sha IS NOT NULL AND l.sha IS NOT NULL AND lower(e.sha) <> lower(l.sha) THEN 'changed'
+    ELSE 'ok'
+  END AS status,
+  e.size AS size, e.etag AS etag, e.sha AS sha, l.version_id AS version_id
+FROM ({expected}) AS e
+FULL OUTER JOIN (
+  SELECT key, any_value(size) AS size, any_value(etag) AS etag,
+         any_value(checksum_sha256) AS sha, any_value(version_id) AS version_id
+  FROM read_parquet({live}) GROUP BY key
+) AS l ON e.key = l.key
+"""
 
 
 def verify(
@@ -279,6 +287,8 @@ def verify(
     on_progress: ProgressCallback | None = None,
 ) -> VerifyResult:
     """Compare the current objects of ``location`` with the inventory ``against``."""
+    import duckdb
+
     if sample is not None and not 0 < sample <= 1:
         raise UsageError(f"invalid sample {sample}: it must be above 0 and at most 1")
     inventory = read_inventory(against)
@@ -289,17 +299,73 @@ def verify(
         mode="deep" if deep else "fast",
         sample=sample if deep and sample is not None and sample < 1 else None,
     )
-    inv_prefix = inventory.prefix
-    if inv_prefix is None or location.prefix.startswith(inv_prefix):
-        expected = inventory.current(location.prefix)
-    else:
-        expected = _mapped(inventory.current(inv_prefix), inv_prefix, location.prefix)
-    live = list_objects(store, location.prefix, concurrency=concurrency)
     progress = on_progress or (lambda objects, nbytes: None)
+    with tempfile.TemporaryDirectory(prefix="lakeguard-verify-") as scratch:
+        live = Path(scratch) / "live.parquet"
+        take_inventory(store, location, output=live, concurrency=concurrency, on_progress=progress)
+        con = duckdb.connect(
+            config={"memory_limit": "512MB", "temp_directory": str(Path(scratch) / "spill")}
+        )
+        try:
+            try:
+                con.execute(
+                    _COMPARE.format(
+                        expected=_expected_sql(inventory, location), live=_text(str(live))
+                    )
+                )
+            except duckdb.Error as exc:
+                raise UsageError(
+                    f"inventory file {against} cannot be compared: {_first_line(exc)}"
+                ) from None
+            _tally(con, result)
+            if deep:
+                _read_back(con, store, result, sample, concurrency, progress)
+        finally:
+            con.close()
+    result.seconds = time.monotonic() - started
+    return result
 
-    pool = (
-        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") if deep else None
-    )
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _tally(con: Any, result: VerifyResult) -> None:
+    for status, count, nbytes in con.execute(
+        "SELECT status, count(*), coalesce(sum(size), 0) FROM cmp GROUP BY status"
+    ).fetchall():
+        if status != "extra":
+            result.total_bytes += int(nbytes)
+        if status == "ok":
+            result.ok = int(count)
+            continue
+        found: Capped[str] = Capped(
+            DEFAULT_CAP,
+            [
+                row[0]
+                for row in con.execute(
+                    "SELECT key FROM cmp WHERE status = ? ORDER BY key LIMIT ?",
+                    [status, DEFAULT_CAP],
+                ).fetchall()
+            ],
+            int(count),
+        )
+        setattr(result, status, found)
+
+
+def _read_back(
+    con: Any,
+    store: Store,
+    result: VerifyResult,
+    sample: float | None,
+    concurrency: int,
+    progress: ProgressCallback,
+) -> None:
+    """Deep mode: read every ok object (or the sample) and check its bytes."""
+    rows = con.sql("SELECT key, size, etag, sha, version_id FROM cmp WHERE status = 'ok'")
+    # DuckDB 2 renamed the relation's fetch_arrow_reader to to_arrow_reader.
+    to_reader = getattr(rows, "to_arrow_reader", None) or rows.fetch_arrow_reader
+    reader = to_reader(10_000)
     in_flight: set[Future[_Outcome]] = set()
 
     def collect(done: set[Future[_Outcome]]) -> None:
@@ -308,47 +374,31 @@ def verify(
             result.checked += 1
             result.bytes_read += outcome.nbytes
             if outcome.status == "valid":
-                result.ok += 1
                 result.checksums_valid += 1
             elif outcome.status == "unverifiable":
-                result.ok += 1
                 result.unverifiable += 1
             elif outcome.status == "corrupted":
+                result.ok -= 1
                 result.corrupted.append(outcome.key)
             else:
+                result.ok -= 1
                 result.errors.append((outcome.key, outcome.error))
             progress(0, outcome.nbytes)
 
-    try:
-        for current, entry in _pairs(live, expected):
-            if entry is None:
-                assert current is not None
-                result.extra.append(current.key)
-                continue
-            result.total_bytes += entry.size
-            progress(1, 0)
-            if current is None:
-                result.missing.append(entry.key)
-            elif _differs(current, entry):
-                result.changed.append(entry.key)
-            elif pool is not None and in_sample(entry.key, sample):
-                if len(in_flight) >= concurrency * 2:
-                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    collect(done)
-                in_flight.add(pool.submit(_check_bytes, store, current, entry))
-            else:
-                result.ok += 1
-        if in_flight:
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:
+        try:
+            for batch in reader:
+                columns = [batch.column(i).to_pylist() for i in range(5)]
+                for key, size, etag, sha, version_id in zip(*columns, strict=True):
+                    if not in_sample(key, sample):
+                        continue
+                    if len(in_flight) >= concurrency * 2:
+                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        collect(done)
+                    entry = InventoryEntry(key, int(size or 0), etag, sha)
+                    in_flight.add(pool.submit(_check_bytes, store, entry, version_id))
             collect(wait(in_flight).done)
             in_flight = set()
-    finally:
-        for future in in_flight:
-            future.cancel()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        for stream in (live, expected):
-            close = getattr(stream, "close", None)
-            if callable(close):
-                close()
-    result.seconds = time.monotonic() - started
-    return result
+        finally:
+            for future in in_flight:
+                future.cancel()

@@ -185,6 +185,7 @@ class StoreSuite:
         assert [i.key for i in store.list("a/", start_after="a/x")] == ["a/y/z"]
         assert [i.key for i in store.list("dt=", start_after="dt=10/p")] == ["dt=2/p"]
         assert [i.key for i in store.list(start_after="zzz")] == ["é"]
+        assert [i.key for i in store.list("dt=", start_after="b")] == keys[4:7]
 
     def test_list_order_is_bytewise_around_folders(self, store: Store) -> None:
         # S3 orders keys by their UTF-8 bytes: "a-b" < "a/x" < "a0". Servers that

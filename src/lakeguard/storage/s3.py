@@ -160,7 +160,9 @@ class S3Store:
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if start_after:
+        # A start_after below the prefix excludes nothing; SeaweedFS would
+        # answer it with an empty listing, so it is not sent.
+        if start_after and start_after >= prefix:
             kwargs["StartAfter"] = start_after
         pages = self.client.get_paginator("list_objects_v2").paginate(**kwargs)
         for page in self._pages("list", prefix, pages):

@@ -93,7 +93,10 @@ def obstore_store(bucket: str, clients: S3Clients, settings: StoreSettings) -> A
         "timeout": timedelta(hours=12),
         "pool_max_idle_per_host": str(settings.concurrency + 4),
     }
-    config: S3Config = {"region": clients.region}
+    # S3 keeps a full-object SHA-256 of every single-part PUT (multipart ones
+    # get a composite checksum, which head() does not report): restores and
+    # verify can then check bytes without reading them back.
+    config: S3Config = {"region": clients.region, "checksum_algorithm": "sha256"}
     if clients.custom_endpoint:
         config["endpoint"] = clients.endpoint
         config["virtual_hosted_style_request"] = False

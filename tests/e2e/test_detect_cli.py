@@ -49,7 +49,7 @@ def test_inventory_then_verify_clean_then_damaged(
     assert run(["inventory", "memory://lake/t", "-o", inventory, "--json"]) == 0
     assert _json(capsys)["objects"] == 12
 
-    assert run(["verify", "memory://lake/t", "--against", inventory]) == 0
+    assert run(["verify", "memory://lake/t", "--against", inventory, "--parallel-listing"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-5:] == [
         "Objects verified: 12",

@@ -37,8 +37,9 @@ def test_parallel_listing_holds_every_key_once_in_key_order() -> None:
     ranges = split_ranges(store, "db/", parts=8)
     assert len(ranges) > 2  # the listing really was cut
     for concurrency in (1, 2, 8):
-        got = [o.key for o in list_objects(store, "db/", concurrency=concurrency)]
-        assert got == expected
+        for head in (0, 1, 20, 10_000):  # keys listed in one chain before the pieces
+            listing = list_objects(store, "db/", concurrency=concurrency, parallel_after=head)
+            assert [o.key for o in listing] == expected
 
 
 def test_inventory_rows_match_the_listing(tmp_path: Path) -> None:
@@ -193,7 +194,7 @@ def test_abandoned_parallel_listing_stops_its_workers() -> None:
 
     store = _folders()
     before = threading.active_count()
-    chunks = list_chunks(store, "", concurrency=4)
+    chunks = list_chunks(store, "", concurrency=4, parallel_after=0)
     assert len(next(chunks)) > 0
     chunks.close()  # the consumer stops early: workers must not stay blocked
     assert threading.active_count() <= before
@@ -204,7 +205,7 @@ def test_a_failing_range_fails_the_listing() -> None:
 
     store = FaultStore(_folders(), FaultPlan(fail_rate=1.0, ops=frozenset({"list"})))
     with pytest.raises(TransientError, match="injected fault"):
-        list(list_objects(store, "", concurrency=4))
+        list(list_objects(store, "", concurrency=4, parallel_after=0))
 
 
 class _TreeOrderStore:
@@ -256,5 +257,6 @@ def test_parallel_listing_is_exact_in_byte_and_tree_order(seed: int) -> None:
     tree = _TreeOrderStore(keys)
     for store in (memory, tree):
         expected = [o.key for o in store.list("")]  # type: ignore[attr-defined]
-        got = [o.key for o in list_objects(store, "", concurrency=3)]  # type: ignore[arg-type]
-        assert got == expected
+        for head in (0, 1, 57, 200):
+            listing = list_objects(store, "", concurrency=3, parallel_after=head)  # type: ignore[arg-type]
+            assert [o.key for o in listing] == expected

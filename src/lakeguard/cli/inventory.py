@@ -37,6 +37,13 @@ def register(app: typer.Typer) -> None:
                 "--versions", help="Every version and delete marker, not only current objects."
             ),
         ] = False,
+        parallel_listing: Annotated[
+            bool,
+            typer.Option(
+                "--parallel-listing",
+                help="List long listings in pieces side by side (for slow links).",
+            ),
+        ] = False,
     ) -> None:
         """Write an inventory of LOC (key, size, ETag, time, version, checksum) as Parquet."""
         from lakeguard.ops.inventory import take_inventory
@@ -52,6 +59,7 @@ def register(app: typer.Typer) -> None:
                 versions=versions,
                 output=target,
                 concurrency=app_state.settings.concurrency,
+                parallel=parallel_listing,
                 on_progress=bar,
             )
         if app_state.json:

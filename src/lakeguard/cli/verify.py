@@ -31,6 +31,13 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--sample", help="With --deep, read only this share: 0.1 or 10%."),
         ] = None,
+        parallel_listing: Annotated[
+            bool,
+            typer.Option(
+                "--parallel-listing",
+                help="List long listings in pieces side by side (for slow links).",
+            ),
+        ] = False,
     ) -> None:
         """Compare LOC with an inventory: missing, changed, corrupted and extra objects.
 
@@ -57,6 +64,7 @@ def register(app: typer.Typer) -> None:
                 deep=deep,
                 sample=fraction,
                 concurrency=app_state.settings.concurrency,
+                parallel_listing=parallel_listing,
                 on_progress=bar,
             )
         if app_state.json:

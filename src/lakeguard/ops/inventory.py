@@ -1,7 +1,7 @@
 """Inventories: a listing of a location at a moment, written as Parquet.
 
     take_inventory(store, location, output=...)
-        list_chunks (parallel by key range, key order)  -> or list_versions (one stream)
+        list_chunks (one chain, or pieces side by side: see listing.py) -> or list_versions
         -> column buffers of up to ROWS_PER_BATCH rows -> ParquetWriter (one row group each)
         -> FILE.partial, renamed to FILE once complete
 
@@ -151,12 +151,14 @@ def take_inventory(
     versions: bool = False,
     output: Path,
     concurrency: int = 16,
-    parallel: bool = True,
+    parallel: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> InventoryResult:
     """List ``location`` (every version and delete marker with ``versions``) into ``output``.
 
     The file appears only once complete (written as ``output.partial``, then renamed).
+    ``parallel`` lists a long listing in pieces side by side (see ``ops.listing``:
+    slower against a nearby server, worth trying over a slow link).
     """
     import pyarrow.parquet as pq
 

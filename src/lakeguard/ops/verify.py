@@ -1,6 +1,6 @@
 """Verify: compare what a location holds with what an inventory says it should hold.
 
-    live listing (parallel by folder) -> scratch Parquet (take_inventory: bounded memory)
+    live listing -> scratch Parquet (take_inventory: bounded memory)
     inventory current entries (latest, not deleted) under LOC
     DuckDB: FULL OUTER JOIN on key (spills to disk; no order assumed on either side)
         only in the inventory        -> missing
@@ -284,6 +284,7 @@ def verify(
     deep: bool = False,
     sample: float | None = None,
     concurrency: int = 16,
+    parallel_listing: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> VerifyResult:
     """Compare the current objects of ``location`` with the inventory ``against``."""

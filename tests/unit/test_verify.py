@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -88,21 +89,19 @@ def test_bit_rot_under_an_unchanged_etag_is_corrupted_only_in_deep_mode(tmp_path
     assert deep.lines()[-2] == "Corrupted objects: 13"
 
 
-def test_recorded_sha256_is_checked(tmp_path: Path) -> None:
+def test_recorded_sha256_decides_when_the_etag_cannot(tmp_path: Path) -> None:
     store = MemoryStore("lake")
     store.put("data/a", b"alpha")
     store.put("data/b", b"beta")
     store.put("data/c", b"gamma")
     path = tmp_path / "inv.parquet"
-    import hashlib
-
     pq.write_table(
         pa.table(
             {
                 "key": ["data/a", "data/b", "data/c"],
                 "size": [5, 4, 5],
-                "etag": [hashlib.md5(b"alpha").hexdigest(), hashlib.md5(b"beta").hexdigest(), None],
-                # The bytes match their ETag, but not the SHA-256 recorded for b.
+                # No ETag recorded (as from a tool that keeps only checksums).
+                "etag": pa.array([None, None, None], pa.string()),
                 "checksum_sha256": [hashlib.sha256(b"alpha").hexdigest(), "00" * 32, None],
             }
         ),
@@ -113,6 +112,23 @@ def test_recorded_sha256_is_checked(tmp_path: Path) -> None:
     assert result.checksums_valid == 1
     assert result.unverifiable == 1  # no ETag, no SHA-256: read, but nothing to compare with
     assert any(line.startswith("Checksums not verifiable: 1") for line in result.lines())
+
+
+def test_multipart_part_size_is_learned_once(tmp_path: Path) -> None:
+    store = MemoryStore("lake")
+    mib = 1024 * 1024
+    for name in "abc":
+        body = name.encode() * (6 * mib + 1000)
+        store.put(f"data/{name}.bin", chunked(body, mib), part_size=5 * mib)
+    path = tmp_path / "inv.parquet"
+    take_inventory(store, LOC, output=path)
+    clean = verify(store, LOC, against=path, deep=True, concurrency=1)
+    assert clean.checksums_valid == 3
+    # One read per object: after the first, the part size that fits is tried alone.
+    assert clean.bytes_read == clean.total_bytes
+    rotten = FaultStore(store, FaultPlan(flip=1.0, seed=2, ops=frozenset({"get"})))
+    damaged = verify(rotten, LOC, against=path, deep=True, concurrency=1)
+    assert damaged.corrupted.count == 3 and damaged.checksums_valid == 0
 
 
 def test_failed_reads_are_errors_not_corruption(tmp_path: Path) -> None:
@@ -176,8 +192,6 @@ def test_foreign_inventory_in_any_order(tmp_path: Path) -> None:
     store.put("data/a", b"alpha")
     store.put("data/c", b"new")
     path = tmp_path / "foreign.parquet"
-    import hashlib
-
     pq.write_table(
         pa.table(
             {

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -38,7 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from lakeguard.errors import LakeguardError, NotFoundError, UsageError
-from lakeguard.hashing import EtagChecker
+from lakeguard.hashing import (
+    StreamHasher,
+    candidate_part_sizes,
+    multipart_parts,
+    strip_etag,
+)
 from lakeguard.location import Location
 from lakeguard.ops.inventory import Inventory, InventoryEntry, read_inventory, take_inventory
 from lakeguard.ops.report import DEFAULT_CAP, Capped, human_bytes
@@ -205,29 +211,96 @@ class _Outcome:
     error: str = ""
 
 
-def _check_bytes(store: Store, entry: InventoryEntry, version_id: str | None) -> _Outcome:
-    """Read one object (the version just listed) and check it against the recorded entry."""
+class _PartSizes:
+    """Part sizes that matched multipart ETags so far, most recent first.
+
+    To check a multipart ETag the part size must be guessed, and each guess is
+    one more MD5 over the whole object. The objects of one lake are mostly
+    written by one tool, so the size that matched last is tried alone first;
+    only when it does not fit is the object read again against every guess.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: list[int] = []
+
+    def first(self, candidates: list[int]) -> int | None:
+        with self._lock:
+            return next((size for size in self._seen if size in candidates), None)
+
+    def matched(self, size: int) -> None:
+        with self._lock:
+            if size in self._seen:
+                self._seen.remove(size)
+            self._seen.insert(0, size)
+            del self._seen[4:]
+
+
+def _digest(
+    store: Store,
+    entry: InventoryEntry,
+    version_id: str | None,
+    *,
+    md5: bool = False,
+    sha256: bool = False,
+    part_sizes: list[int] | None = None,
+) -> StreamHasher:
+    hasher = StreamHasher(md5=md5, sha256=sha256, part_sizes=part_sizes)
+    with store.get(entry.key, version_id=version_id) as stream:
+        for chunk in stream:
+            hasher.update(chunk)
+    return hasher
+
+
+def _check_bytes(
+    store: Store, entry: InventoryEntry, version_id: str | None, sizes: _PartSizes
+) -> _Outcome:
+    """Read one object (the version just listed) and check it against the recorded entry.
+
+    One digest decides, the cheapest that can: the ETag (MD5, or the multipart
+    MD5 of MD5s), else the recorded SHA-256; any change of the bytes changes
+    either. An object with neither is read (its size is checked) but not verifiable.
+    """
     key = entry.key
-    checker = EtagChecker(entry.etag, entry.size, sha256=bool(entry.checksum_sha256))
+    etag = strip_etag(entry.etag)
+    parts = multipart_parts(etag)
+    read = 0
     try:
-        with store.get(key, version_id=version_id) as stream:
-            for chunk in stream:
-                checker.update(chunk)
+        if parts:
+            candidates = candidate_part_sizes(entry.size, parts)
+            likely = sizes.first(candidates)
+            if likely is not None:
+                hasher = _digest(store, entry, version_id, part_sizes=[likely])
+                read += hasher.size
+                if hasher.size == entry.size and hasher.multipart_etags() == [etag]:
+                    return _Outcome(key, "valid", read)
+            if candidates:
+                hasher = _digest(store, entry, version_id, part_sizes=candidates)
+                read += hasher.size
+                if hasher.size != entry.size:
+                    return _Outcome(key, "corrupted", read)
+                etags = hasher.multipart_etags()
+                if etag in etags:
+                    sizes.matched(candidates[etags.index(etag)])
+                    return _Outcome(key, "valid", read)
+                return _Outcome(key, "corrupted", read)
+        if etag and not parts and len(etag) == 32:
+            hasher = _digest(store, entry, version_id, md5=True)
+            read += hasher.size
+            valid = hasher.size == entry.size and hasher.md5 == etag
+            return _Outcome(key, "valid" if valid else "corrupted", read)
+        expected_sha = (entry.checksum_sha256 or "").lower()
+        hasher = _digest(store, entry, version_id, sha256=bool(expected_sha))
+        read += hasher.size
+        if hasher.size != entry.size:
+            return _Outcome(key, "corrupted", read)
+        if not expected_sha:
+            return _Outcome(key, "unverifiable", read)
+        return _Outcome(key, "valid" if hasher.sha256 == expected_sha else "corrupted", read)
     except NotFoundError:
-        return _Outcome(key, "error", checker.hasher.size, "deleted while being verified")
+        return _Outcome(key, "error", read, "deleted while being verified")
     except LakeguardError as exc:
-        return _Outcome(key, "error", checker.hasher.size, exc.message)
-    size = checker.hasher.size
-    if size != entry.size:
-        return _Outcome(key, "corrupted", size)
-    if entry.checksum_sha256 and checker.hasher.sha256 != entry.checksum_sha256.lower():
-        return _Outcome(key, "corrupted", size)
-    verdict = checker.verdict()
-    if verdict is False:
-        return _Outcome(key, "corrupted", size)
-    if verdict is None and not entry.checksum_sha256:
-        return _Outcome(key, "unverifiable", size)
-    return _Outcome(key, "valid", size)
+        return _Outcome(key, "error", read, exc.message)
 
 
 def _text(value: str) -> str:
@@ -368,6 +441,7 @@ def _read_back(
     to_reader = getattr(rows, "to_arrow_reader", None) or rows.fetch_arrow_reader
     reader = to_reader(10_000)
     in_flight: set[Future[_Outcome]] = set()
+    sizes = _PartSizes()
 
     def collect(done: set[Future[_Outcome]]) -> None:
         for future in done:
@@ -397,7 +471,7 @@ def _read_back(
                         done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                         collect(done)
                     entry = InventoryEntry(key, int(size or 0), etag, sha)
-                    in_flight.add(pool.submit(_check_bytes, store, entry, version_id))
+                    in_flight.add(pool.submit(_check_bytes, store, entry, version_id, sizes))
             collect(wait(in_flight).done)
             in_flight = set()
         finally:

@@ -3,7 +3,7 @@
 The store generates its listing lazily (nothing is held), so the peak RSS is
 the inventory's own: the listing look-ahead, one Parquet batch, the writer.
 
-    python bench/inventory_memory.py [--keys 1000000] [--partitions 1000] [--sequential]
+    python bench/inventory_memory.py [--keys 1000000] [--partitions 1000] [--parallel]
 
 Prints one JSON line: keys, seconds, keys/s, peak RSS before and after (MB).
 """
@@ -74,7 +74,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=1000)
-    parser.add_argument("--sequential", action="store_true", help="One listing, no ranges.")
+    parser.add_argument(
+        "--parallel", action="store_true", help="List in pieces side by side (after a head)."
+    )
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
 
@@ -90,7 +92,7 @@ def main() -> None:
             Location("memory", "lake", "lake/"),
             output=output,
             concurrency=args.concurrency,
-            parallel=not args.sequential,
+            parallel=args.parallel,
         )
         seconds = time.perf_counter() - started
         size = output.stat().st_size
@@ -98,7 +100,7 @@ def main() -> None:
         json.dumps(
             {
                 "keys": result.objects,
-                "parallel": not args.sequential,
+                "parallel": args.parallel,
                 "seconds": round(seconds, 2),
                 "keys_per_s": round(result.objects / seconds),
                 "file_mb": round(size / 1e6, 1),

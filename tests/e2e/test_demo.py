@@ -1,0 +1,49 @@
+"""`lakeguard demo` as `make demo` runs it: its own sandbox, the whole runbook, a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lakeguard import sandbox
+
+
+def test_demo_finds_exactly_the_damage_it_caused(tmp_path: Path) -> None:
+    box_dir = tmp_path / "sandbox"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lakeguard",
+            "demo",
+            "--json",
+            "--dir",
+            str(box_dir),
+            "--work-dir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    incident = report["incident"]
+    found = report["verify"]
+    assert sorted(found["missing"]) == sorted(incident["deleted"])
+    assert sorted(found["changed"]) == sorted(incident["overwritten"])
+    assert sorted(found["extra"]) == sorted(incident["junk"])
+    assert found["counts"]["corrupted"] == 0
+    assert report["gaps"]["missing"] == [incident["deleted_partition"]]
+    windows = report["history"]["damage_windows"]
+    assert len(windows) == 1
+    assert windows[0]["deletes"] == len(incident["deleted"])
+    assert windows[0]["overwrites"] == len(incident["overwritten"])
+    assert windows[0]["last_good"] < windows[0]["start"]
+    # The demo started its own sandbox, so it leaves none running.
+    assert sandbox.status(box_dir) is None

@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
     @app.command("gaps")
     def gaps_cmd(
         ctx: typer.Context,
-        location: Annotated[str, typer.Argument(help="s3://bucket[/prefix] or a local path.")],
+        location: Annotated[
+            str, typer.Argument(metavar="LOC", help="s3://bucket[/prefix] or a local path.")
+        ],
         start: Annotated[str, typer.Option("--start", help="First date, YYYY-MM-DD.")],
         end: Annotated[str, typer.Option("--end", help="Last date, YYYY-MM-DD (included).")],
         partition: Annotated[

@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
     @app.command("history")
     def history_cmd(
         ctx: typer.Context,
-        location: Annotated[str, typer.Argument(help="s3://bucket[/prefix] or a local path.")],
+        location: Annotated[
+            str, typer.Argument(metavar="LOC", help="s3://bucket[/prefix] or a local path.")
+        ],
         since: Annotated[
             str | None, typer.Option("--since", help="From this time (ISO-8601, UTC by default).")
         ] = None,

@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
     @app.command("inventory")
     def inventory_cmd(
         ctx: typer.Context,
-        location: Annotated[str, typer.Argument(help="s3://bucket[/prefix] or a local path.")],
+        location: Annotated[
+            str, typer.Argument(metavar="LOC", help="s3://bucket[/prefix] or a local path.")
+        ],
         output: Annotated[
             Path | None,
             typer.Option(

@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify_cmd(
         ctx: typer.Context,
-        location: Annotated[str, typer.Argument(help="s3://bucket[/prefix] or a local path.")],
+        location: Annotated[
+            str, typer.Argument(metavar="LOC", help="s3://bucket[/prefix] or a local path.")
+        ],
         against: Annotated[
             Path | None,
             typer.Option("--against", help="Inventory (Parquet) of what LOC should hold."),

@@ -100,8 +100,12 @@ class GapsResult:
             f"gaps in {self.location} ({self.layout}, by {self.granularity}, "
             f"{self.start.isoformat()} to {self.end.isoformat()})"
         ]
-        out.extend(_runs("missing", self.missing))
-        out.extend(_runs("empty", self.empty))
+        order = {
+            label: index
+            for index, label in enumerate(expected_labels(self.start, self.end, self.granularity))
+        }
+        out.extend(_runs("missing", self.missing, order))
+        out.extend(_runs("empty", self.empty, order))
         if self.outliers:
             out.append(
                 f"outliers ({len(self.outliers)}): below half the median of "
@@ -122,11 +126,22 @@ def _plain(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(value, 1)
 
 
-def _runs(name: str, labels: list[str]) -> list[str]:
+def _runs(name: str, labels: list[str], order: dict[str, int]) -> list[str]:
+    """``missing (30):`` and one line per run of consecutive partitions."""
     if not labels:
         return []
-    shown = labels if len(labels) <= 50 else [*labels[:50], f"... and {len(labels) - 50} more"]
-    return [f"{name} ({len(labels)}):", *(f"  {label}" for label in shown)]
+    runs: list[list[str]] = []
+    for label in labels:
+        if runs and order.get(label, -2) == order.get(runs[-1][-1], -5) + 1:
+            runs[-1].append(label)
+        else:
+            runs.append([label])
+    lines = [
+        f"  {run[0]}" if len(run) == 1 else f"  {run[0]} to {run[-1]} ({len(run)})" for run in runs
+    ]
+    if len(lines) > 50:
+        lines = [*lines[:50], f"  ... and {len(lines) - 50} more runs (--json lists them)"]
+    return [f"{name} ({len(labels)}):", *lines]
 
 
 def _label(day: date, hour: int | None) -> str:

@@ -266,8 +266,13 @@ def test_nonexistent_bucket_exits_3_naming_it(
 
 
 @pytest.mark.s3
-def test_verify_on_s3_in_a_subprocess(bucket: str, s3_client: object, tmp_path: Path) -> None:
+def test_verify_on_s3_in_a_subprocess(
+    bucket: str, s3_client: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _s3_lake(s3_client, bucket)
+    assert run(["history", f"s3://{bucket}/lake", "--json"]) == 0
+    doc = _json(capsys)
+    assert doc["versioning"] is None and doc["versions"] == 13 and doc["damage_windows"] == []
     inventory = str(tmp_path / "inv.parquet")
     loc = f"s3://{bucket}/lake"
 

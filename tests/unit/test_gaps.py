@@ -82,6 +82,7 @@ def test_hourly_partitions_get_hour_labels() -> None:
     assert doc["missing"][:2] == ["2026-02-01T05", "2026-02-02T23"]
     assert doc["missing"][2:] == [f"2026-02-03T{h:02d}" for h in range(24)]
     assert doc["empty"] == [] and doc["outliers"] == []
+    assert "  2026-02-02T23 to 2026-02-03T23 (25)" in result.lines()
 
 
 def test_year_month_day_layout_is_detected() -> None:

@@ -1,6 +1,6 @@
 """History: versions and delete markers over time, and the damage windows in them.
 
-    list_versions(LOC)            key order, newest first per key (streamed)
+    list_versions(LOC)            a key's versions together, newest first (streamed)
       -> one key's versions at a time, walked oldest -> newest:
            first version, or a version over a delete marker  -> create
            a version over an existing version                -> overwrite  (damage)

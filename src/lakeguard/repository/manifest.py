@@ -1,0 +1,263 @@
+"""Snapshot manifests: one Parquet row per object, sorted by key (docs/format.md).
+
+A row says what the object was (key relative to the snapshot's source, size,
+ETag, SHA-256, version id, last-modified, storage class, content type, user
+metadata) and where its bytes are: the archive (key relative to the
+repository), the tar member name, and the compressed byte range of the zstd
+frames that hold the member (tar header, data, padding). One ranged GET of
+``[frame_offset, frame_offset + frame_length)`` restores the object.
+
+pyarrow is imported inside functions: the CLI imports this module lazily anyway,
+but other modules import ``ManifestRow`` for typing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakeguard.errors import OperationalError, UsageError
+from lakeguard.repository.layout import FORMAT_VERSION
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+COLUMNS = (
+    "key",
+    "size",
+    "etag",
+    "sha256",
+    "version_id",
+    "last_modified",
+    "storage_class",
+    "content_type",
+    "metadata",
+    "archive",
+    "member",
+    "frame_offset",
+    "frame_length",
+)
+ROW_GROUP_ROWS = 64 * 1024
+
+
+def manifest_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("size", pa.int64(), nullable=False),
+            pa.field("etag", pa.string()),
+            pa.field("sha256", pa.string(), nullable=False),
+            pa.field("version_id", pa.string()),
+            pa.field("last_modified", pa.timestamp("us", tz="UTC")),
+            pa.field("storage_class", pa.string()),
+            pa.field("content_type", pa.string()),
+            pa.field("metadata", pa.string()),  # a JSON object of user metadata
+            pa.field("archive", pa.string(), nullable=False),
+            pa.field("member", pa.string(), nullable=False),
+            pa.field("frame_offset", pa.int64(), nullable=False),
+            pa.field("frame_length", pa.int64(), nullable=False),
+        ],
+        metadata={"lakeguard.format": str(FORMAT_VERSION), "lakeguard.kind": "manifest"},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRow:
+    """One object of a snapshot and the frames that hold it."""
+
+    key: str
+    size: int
+    sha256: str
+    archive: str
+    member: str
+    frame_offset: int
+    frame_length: int
+    etag: str | None = None
+    version_id: str | None = None
+    last_modified: datetime | None = None
+    storage_class: str | None = None
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """The row as Parquet/JSON-ready values (metadata as a JSON string)."""
+        return {
+            "key": self.key,
+            "size": self.size,
+            "etag": self.etag,
+            "sha256": self.sha256,
+            "version_id": self.version_id,
+            "last_modified": self.last_modified,
+            "storage_class": self.storage_class,
+            "content_type": self.content_type,
+            "metadata": json.dumps(dict(self.metadata), sort_keys=True) if self.metadata else None,
+            "archive": self.archive,
+            "member": self.member,
+            "frame_offset": self.frame_offset,
+            "frame_length": self.frame_length,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ManifestRow:
+        raw = record.get("metadata")
+        metadata = json.loads(raw) if isinstance(raw, str) and raw else {}
+        modified = record.get("last_modified")
+        if isinstance(modified, str):
+            modified = datetime.fromisoformat(modified.replace("Z", "+00:00"))
+        if isinstance(modified, datetime) and modified.tzinfo is None:
+            modified = modified.replace(tzinfo=UTC)
+        return cls(
+            key=str(record["key"]),
+            size=int(record["size"]),
+            sha256=str(record["sha256"]),
+            archive=str(record["archive"]),
+            member=str(record["member"]),
+            frame_offset=int(record["frame_offset"]),
+            frame_length=int(record["frame_length"]),
+            etag=record.get("etag"),
+            version_id=record.get("version_id"),
+            last_modified=modified,
+            storage_class=record.get("storage_class"),
+            content_type=record.get("content_type"),
+            metadata={str(k): str(v) for k, v in metadata.items()},
+        )
+
+
+def rows_to_table(rows: Sequence[ManifestRow]) -> pa.Table:
+    import pyarrow as pa
+
+    schema = manifest_schema()
+    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    for row in rows:
+        for name, value in row.to_record().items():
+            columns[name].append(value)
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+class ManifestWriter:
+    """Writes rows (already in key order) to a local Parquet file, a row group at a time."""
+
+    def __init__(self, path: Path, *, snapshot_id: str = "") -> None:
+        import pyarrow.parquet as pq
+
+        schema = manifest_schema()
+        if snapshot_id:
+            schema = schema.with_metadata(
+                {**(schema.metadata or {}), b"lakeguard.snapshot_id": snapshot_id.encode()}
+            )
+        self.path = path
+        self.rows = 0
+        self._schema = schema
+        self._buffer: list[ManifestRow] = []
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+            str(path), schema, compression="zstd"
+        )
+
+    def write(self, row: ManifestRow) -> None:
+        self._buffer.append(row)
+        if len(self._buffer) >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def write_all(self, rows: Iterable[ManifestRow]) -> None:
+        for row in rows:
+            self.write(row)
+
+    def _flush(self) -> None:
+        if self._buffer and self._writer is not None:
+            self._writer.write_table(rows_to_table(self._buffer).cast(self._schema))
+            self.rows += len(self._buffer)
+            self._buffer = []
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._flush()
+        self._writer.close()
+        self._writer = None
+
+    def __enter__(self) -> ManifestWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_manifest(path: Path, rows: Iterable[ManifestRow], *, snapshot_id: str = "") -> int:
+    """Write rows (in key order) to ``path``; returns the row count."""
+    with ManifestWriter(path, snapshot_id=snapshot_id) as writer:
+        writer.write_all(rows)
+    return writer.rows
+
+
+def open_manifest(path: Path) -> pq.ParquetFile:
+    """Open a manifest file, checking it is one (OperationalError when damaged)."""
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(str(path))
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise OperationalError(f"manifest {path.name} is damaged or not Parquet: {exc}") from None
+    missing = [name for name in COLUMNS if name not in parquet.schema_arrow.names]
+    if missing:
+        raise OperationalError(f"manifest {path.name} lacks columns {', '.join(missing)}")
+    return parquet
+
+
+def read_manifest(
+    path: Path, *, batch_rows: int = 8192, key_filter: KeyFilter | None = None
+) -> Iterator[ManifestRow]:
+    """Stream the rows of a manifest file in key order, a batch at a time."""
+    parquet = open_manifest(path)
+    try:
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
+            for record in batch.to_pylist():
+                if key_filter is None or key_filter.matches(record["key"]):
+                    yield ManifestRow.from_record(record)
+    except OperationalError:
+        raise
+    except Exception as exc:
+        raise OperationalError(f"manifest {path.name} is damaged: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFilter:
+    """``--include``/``--exclude`` globs over keys relative to the backed-up location.
+
+    A glob is matched against the whole key with ``fnmatch`` rules (``*``
+    crosses ``/``); a glob ending in ``/`` selects everything under that folder.
+    A key is selected when it matches some include (or there are none) and no
+    exclude.
+    """
+
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, includes: Sequence[str] = (), excludes: Sequence[str] = ()) -> KeyFilter:
+        for glob in (*includes, *excludes):
+            if not glob:
+                raise UsageError("empty glob: give a pattern such as 'dt=2026-02-11/*'")
+        return cls(tuple(includes), tuple(excludes))
+
+    @staticmethod
+    def _match(key: str, glob: str) -> bool:
+        if glob.endswith("/") and key.startswith(glob):
+            return True
+        return fnmatch.fnmatchcase(key, glob)
+
+    def matches(self, key: str) -> bool:
+        if self.includes and not any(self._match(key, glob) for glob in self.includes):
+            return False
+        return not any(self._match(key, glob) for glob in self.excludes)
+
+    @property
+    def selects_all(self) -> bool:
+        return not self.includes and not self.excludes

@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "verify",
     "gaps",
     "history",
+    "pitr",
+    "undelete",
+    "sync",
     "sandbox",
     "demo",
 )

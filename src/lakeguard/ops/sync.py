@@ -1,0 +1,624 @@
+"""Sync: restore from a replica by copying what is missing or different.
+
+    take_inventory(SRC) -> src.parquet        (or, for pitr --to, the targets at T)
+    take_inventory(DST) -> dst.parquet
+    DuckDB: FULL OUTER JOIN on the key relative to each location (spills to disk)
+        only in SRC                        -> copy
+        sizes differ                       -> copy
+        ETags comparable (both MD5s, or
+        multipart with one part count)     -> equal: unchanged, else copy
+        --checksum, or ETags not comparable
+        (an MD5 against a multipart ETag,
+        e.g. S3 against a local directory) -> check: SHA-256 of both (the store's
+                                              checksum when it keeps one, else read)
+        only in DST                        -> delete with --delete (sync), else left
+        SRC says "absent" (pitr --to)      -> delete with --delete-newer, else left
+    -> plan file (JSONL, see pitr_plan) -> apply:
+        copies: transfer.copy_objects (server-side on one endpoint, else streamed;
+                each copy checked against the source's ETag and size)
+        deletes: a thread pool (a delete marker in a versioned bucket)
+
+A join rather than a merge of two sorted listings: stores disagree on key
+order (SeaweedFS lists a folder's keys before a sibling ``a-b``).
+
+Replacing or deleting objects in a DST without versioning destroys them for
+good: that needs ``force``. Copying what is missing never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lakeguard.errors import (
+    BucketNotFoundError,
+    EndpointUnreachableError,
+    LakeguardError,
+    NotFoundError,
+    UsageError,
+)
+from lakeguard.location import Location
+from lakeguard.ops.pitr_plan import (
+    COPY,
+    DELETE,
+    Action,
+    Before,
+    PlanSummary,
+    PlanWriter,
+    read_plan,
+)
+from lakeguard.ops.report import Capped, human_bytes
+from lakeguard.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ProgressCallback = Callable[[int, int], None]
+T = TypeVar("T")
+R = TypeVar("R")
+FAILURES_KEPT = 1000
+ROWS_PER_BATCH = 50_000
+
+
+# -- small shared pieces ---------------------------------------------------------
+
+
+def overlapping(a: Location, b: Location) -> bool:
+    """Whether one location lies inside the other (the same store and nested prefixes)."""
+    if a.scheme != b.scheme or a.root.rstrip("/") != b.root.rstrip("/"):
+        return False
+    return a.prefix.startswith(b.prefix) or b.prefix.startswith(a.prefix)
+
+
+def bounded_map(
+    pool: ThreadPoolExecutor,
+    items: Iterable[T],
+    work: Callable[[T], R],
+    *,
+    window: int,
+) -> Iterator[R]:
+    """``work`` over ``items`` on ``pool``, at most ``window`` in flight; results as they finish."""
+    pending: set[Future[R]] = set()
+    try:
+        for item in items:
+            if len(pending) >= window:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+            pending.add(pool.submit(work, item))
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def aborts_run(exc: BaseException) -> bool:
+    """Errors about the whole run, not one key: stop instead of failing every key."""
+    return isinstance(exc, BucketNotFoundError | EndpointUnreachableError)
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, LakeguardError):
+        return exc.message.splitlines()[0] if exc.message else type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What applying a plan did: counts per action, failures, verification."""
+
+    applied: dict[str, int] = field(default_factory=dict)
+    already: int = 0  # found done when re-checked (a re-run, or a concurrent writer)
+    bytes_copied: int = 0
+    failed: Capped[tuple[str, str]] = field(default_factory=lambda: Capped(FAILURES_KEPT))
+    verified_ok: int = 0
+    verified_failed: int = 0
+    unverifiable: int = 0  # copied, but nothing comparable came back to check against
+
+    def count(self, action: str) -> None:
+        self.applied[action] = self.applied.get(action, 0) + 1
+
+    def fail(self, key: str, error: str) -> None:
+        self.failed.append((key, error))
+
+    def failed_json(self) -> list[dict[str, str]]:
+        return [{"key": key, "error": error} for key, error in self.failed.items]
+
+
+# -- writing the source side of a diff ---------------------------------------------
+
+
+def _row_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("size", pa.int64()),
+            pa.field("etag", pa.string()),
+            pa.field("version_id", pa.string()),
+            pa.field("is_delete_marker", pa.bool_()),
+            pa.field("checksum_sha256", pa.string()),
+        ]
+    )
+
+
+def write_rows(path: Path, rows: Iterable[ObjectInfo]) -> int:
+    """Write objects as Parquet rows a diff reads (a delete marker: "should not exist")."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _row_schema()
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    written = 0
+
+    def flush(writer: pq.ParquetWriter) -> None:
+        arrays = [pa.array(columns[f.name], type=f.type) for f in schema]
+        writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        for values in columns.values():
+            values.clear()
+
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for info in rows:
+            columns["key"].append(info.key)
+            columns["size"].append(info.size)
+            columns["etag"].append(info.etag)
+            columns["version_id"].append(info.version_id)
+            columns["is_delete_marker"].append(info.is_delete_marker)
+            columns["checksum_sha256"].append(info.checksum_sha256)
+            written += 1
+            if len(columns["key"]) >= ROWS_PER_BATCH:
+                flush(writer)
+        flush(writer)
+    return written
+
+
+# -- the diff ----------------------------------------------------------------------
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _side_sql(path: Path, prefix: str, columns: set[str], *, source: bool) -> str:
+    rel = f"substr(key, {len(prefix) + 1})" if prefix else "key"
+    latest = "coalesce(is_latest, true)" if "is_latest" in columns else "true"
+    marker = "coalesce(is_delete_marker, false)" if "is_delete_marker" in columns else "false"
+    sha = "lower(checksum_sha256)" if "checksum_sha256" in columns else "NULL::VARCHAR"
+    version = "version_id" if "version_id" in columns else "NULL::VARCHAR"
+    where = f"starts_with(key, {_text(prefix)}) AND {latest}"
+    if source:
+        present = f"NOT {marker}"
+    else:
+        where += f" AND NOT {marker}"
+        present = "true"
+    return (
+        f"SELECT {rel} AS rel, key, size::BIGINT AS size, lower(trim(etag, '\"')) AS etag,"
+        f" {version}::VARCHAR AS version_id, {sha}::VARCHAR AS sha, {present} AS present"
+        f" FROM read_parquet({_text(str(path))}) WHERE {where}"
+    )
+
+
+# ETags say the same thing only when they have one shape: two MD5s, or two
+# multipart ETags of one part count.
+_COMPARABLE = """(s.etag IS NOT NULL AND d.etag IS NOT NULL AND (
+    (contains(s.etag, '-') AND contains(d.etag, '-')
+        AND split_part(s.etag, '-', 2) = split_part(d.etag, '-', 2))
+    OR (NOT contains(s.etag, '-') AND NOT contains(d.etag, '-')
+        AND length(s.etag) = 32 AND length(d.etag) = 32)))"""
+
+_DIFF = """
+CREATE TEMP TABLE diff AS
+SELECT s.key AS skey, s.size AS ssize, s.etag AS setag, s.version_id AS sversion,
+       d.key AS dkey, d.size AS dsize, d.etag AS detag,
+  CASE
+    WHEN s.rel IS NULL THEN 'extra'
+    WHEN NOT s.present THEN (CASE WHEN d.rel IS NULL THEN 'same' ELSE 'absent' END)
+    WHEN d.rel IS NULL THEN 'copy'
+    WHEN s.size IS DISTINCT FROM d.size THEN 'copy'
+    WHEN {comparable} AND s.etag <> d.etag THEN 'copy'
+    WHEN {checksum} THEN 'check'
+    WHEN {comparable} THEN 'same'
+    WHEN s.sha IS NOT NULL AND d.sha IS NOT NULL THEN
+        (CASE WHEN s.sha = d.sha THEN 'same' ELSE 'copy' END)
+    ELSE 'check'
+  END AS status
+FROM ({src}) AS s FULL OUTER JOIN ({dst}) AS d ON s.rel = d.rel
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    status: str
+    skey: str | None
+    ssize: int
+    setag: str | None
+    sversion: str | None
+    dkey: str | None
+    dsize: int | None
+    detag: str | None
+
+
+def sha256_of(store: Store, key: str, version_id: str | None = None) -> str:
+    """The SHA-256 of an object: the store's checksum when it keeps one, else read."""
+    if store.capabilities.checksums:
+        info = store.head(key, version_id=version_id)
+        if info.checksum_sha256:
+            return info.checksum_sha256.lower()
+    digest = hashlib.sha256()
+    with store.get(key, version_id=version_id) as stream:
+        for chunk in stream:
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _same_bytes(src: Store, dst: Store, row: _Row) -> bool:
+    assert row.skey is not None and row.dkey is not None
+    try:
+        return sha256_of(src, row.skey, row.sversion) == sha256_of(dst, row.dkey)
+    except NotFoundError:
+        return False  # changed since listed: copying re-checks it
+
+
+@dataclass(slots=True)
+class DiffSummary:
+    plan: PlanSummary
+    replaced: int = 0  # copies over an existing object
+    checked: int = 0  # pairs compared by SHA-256
+
+
+def diff(
+    src: Store,
+    src_rows: Path,
+    src_location: Location,
+    dst: Store,
+    dst_rows: Path,
+    dst_location: Location,
+    writer: PlanWriter,
+    *,
+    checksum: bool = False,
+    delete_extra: bool = False,
+    delete_absent: bool = False,
+    concurrency: int = 16,
+    scratch: Path,
+) -> DiffSummary:
+    """Compare the two sides and write the copies and deletes to ``writer``."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    src_columns = set(pq.read_schema(src_rows).names)
+    dst_columns = set(pq.read_schema(dst_rows).names)
+    result = DiffSummary(writer.summary)
+    con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(scratch / "spill")})
+    try:
+        con.execute(
+            _DIFF.format(
+                comparable=_COMPARABLE,
+                checksum="true" if checksum else "false",
+                src=_side_sql(src_rows, src_location.prefix, src_columns, source=True),
+                dst=_side_sql(dst_rows, dst_location.prefix, dst_columns, source=False),
+            )
+        )
+        equal = con.execute("SELECT count(*) FROM diff WHERE status = 'same'").fetchall()[0]
+        result.plan.unchanged += int(equal[0]) if equal else 0
+        wanted = ["copy", "check"]
+        if delete_extra:
+            wanted.append("extra")
+        if delete_absent:
+            wanted.append("absent")
+        rows = con.sql(
+            "SELECT status, skey, ssize, setag, sversion, dkey, dsize, detag FROM diff"
+            f" WHERE status IN ({', '.join(_text(w) for w in wanted)})"
+            " ORDER BY coalesce(dkey, skey)"  # a plan file in key order reads better
+        )
+        to_reader = getattr(rows, "to_arrow_reader", None) or rows.fetch_arrow_reader
+        reader = to_reader(10_000)
+
+        def stream() -> Iterator[_Row]:
+            for batch in reader:
+                columns = [batch.column(i).to_pylist() for i in range(8)]
+                for values in zip(*columns, strict=True):
+                    yield _Row(*values)
+
+        with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="sync-check") as pool:
+
+            def settle(row: _Row) -> tuple[_Row, bool]:
+                return row, row.status == "check" and _same_bytes(src, dst, row)
+
+            for row, same in bounded_map(pool, stream(), settle, window=2 * concurrency):
+                if row.status == "check":
+                    result.checked += 1
+                if same:
+                    result.plan.unchanged += 1
+                    continue
+                writer.write(_action(row, src_location, dst_location))
+                if row.status in ("copy", "check") and row.dkey is not None:
+                    result.replaced += 1
+    finally:
+        con.close()
+    return result
+
+
+def _action(row: _Row, src_location: Location, dst_location: Location) -> Action:
+    if row.status in ("extra", "absent"):
+        assert row.dkey is not None
+        return Action(DELETE, row.dkey, before=Before(etag=row.detag, size=row.dsize))
+    assert row.skey is not None
+    key = row.dkey or dst_location.key(src_location.relative(row.skey))
+    before = Before(etag=row.detag, size=row.dsize) if row.dkey is not None else None
+    return Action(
+        COPY,
+        key,
+        source=row.skey,
+        version_id=row.sversion,
+        size=int(row.ssize or 0),
+        etag=row.setag,
+        before=before,
+    )
+
+
+# -- applying copies and deletes between two stores ---------------------------------
+
+
+def require_force(dst: Store, summary: DiffSummary, *, force: bool, what: str) -> None:
+    """Refuse to replace or delete objects for good in a DST that keeps no versions."""
+    deletes = summary.plan.counts[DELETE]
+    if force or (summary.replaced == 0 and deletes == 0):
+        return
+    if dst.versioning() == "Enabled":
+        return
+    raise UsageError(
+        f"{dst.url} keeps no versions: {what} would replace {summary.replaced:,} and delete "
+        f"{deletes:,} objects for good; enable versioning on it, or add --force"
+    )
+
+
+def apply_transfer(
+    src: Store,
+    dst: Store,
+    plan_path: Path,
+    *,
+    concurrency: int = 16,
+    on_progress: ProgressCallback | None = None,
+) -> Outcome:
+    """Copy and delete as the plan says; each copy is checked as it is written."""
+    from lakeguard.transfer import ChecksumMismatch, CopyItem, ItemResult, copy_objects
+
+    outcome = Outcome()
+    progress = on_progress or (lambda objects, nbytes: None)
+
+    def copied(item: ItemResult) -> None:
+        if item.ok:
+            outcome.count(COPY)
+            outcome.bytes_copied += item.bytes
+            if item.verified:
+                outcome.verified_ok += 1
+            else:
+                outcome.unverifiable += 1
+            return
+        outcome.fail(item.dst_key, item.error or "copy failed")
+        if isinstance(item.exception, ChecksumMismatch):
+            outcome.verified_failed += 1
+
+    items = (
+        CopyItem(a.source_key, a.key, size=a.size, src_version_id=a.version_id, etag=a.etag)
+        for a in read_plan(plan_path, only=[COPY])
+    )
+    copy_objects(
+        src,
+        dst,
+        items,
+        concurrency=concurrency,
+        on_item=copied,
+        on_progress=progress,
+        keep_failures=FAILURES_KEPT,
+    )
+
+    def remove(action: Action) -> tuple[Action, BaseException | None]:
+        try:
+            dst.delete(action.key)
+        except NotFoundError:
+            pass  # already gone
+        except Exception as exc:
+            return action, exc
+        return action, None
+
+    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="sync-delete") as pool:
+        deletes = read_plan(plan_path, only=[DELETE])
+        for action, error in bounded_map(pool, deletes, remove, window=2 * concurrency):
+            if error is not None:
+                if aborts_run(error):
+                    raise error
+                outcome.fail(action.key, describe(error))
+            else:
+                outcome.count(DELETE)
+            progress(1, 0)
+    return outcome
+
+
+# -- sync ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SyncResult:
+    source: str
+    destination: str
+    dry_run: bool
+    checksum: bool
+    delete: bool
+    plan: PlanSummary
+    replaced: int = 0
+    checked: int = 0
+    outcome: Outcome = field(default_factory=Outcome)
+    plan_file: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.failed.count == 0
+
+    def to_json(self) -> dict[str, Any]:
+        applied = self.outcome.applied
+        return {
+            "plan": {
+                "copy": self.plan.counts[COPY],
+                "delete": self.plan.counts[DELETE],
+                "unchanged": self.plan.unchanged,
+                "bytes_to_copy": self.plan.bytes_to_copy,
+            },
+            "applied": {"copy": applied.get(COPY, 0), "delete": applied.get(DELETE, 0)},
+            "failed": self.outcome.failed_json(),
+            "verified": {"ok": self.outcome.verified_ok, "failed": self.outcome.verified_failed},
+            "dry_run": self.dry_run,
+            "source": self.source,
+            "destination": self.destination,
+            "checksum": self.checksum,
+            "replaced": self.replaced,
+            "compared_by_sha256": self.checked,
+            "bytes_copied": self.outcome.bytes_copied,
+            "unverifiable": self.outcome.unverifiable,
+            "first_keys": {COPY: self.plan.first[COPY], DELETE: self.plan.first[DELETE]},
+            "plan_file": self.plan_file,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def lines(self) -> list[str]:
+        head = f"sync {self.source} -> {self.destination}"
+        out = [head + (" (dry run: nothing changed)" if self.dry_run else "")]
+        out.append(
+            f"Plan: copy {self.plan.counts[COPY]:,} ({human_bytes(self.plan.bytes_to_copy)}), "
+            f"delete {self.plan.counts[DELETE]:,}, unchanged {self.plan.unchanged:,}"
+        )
+        if self.checked:
+            out.append(f"Compared by SHA-256: {self.checked:,}")
+        for action in (COPY, DELETE):
+            keys = self.plan.first[action]
+            if keys:
+                more = self.plan.counts[action] - len(keys)
+                tail = f" (+{more:,} more)" if more > 0 else ""
+                out.append(f"  {action}: {', '.join(keys)}{tail}")
+        if self.dry_run:
+            return out
+        applied = self.outcome.applied
+        out.append(
+            f"Applied: copy {applied.get(COPY, 0):,} "
+            f"({human_bytes(self.outcome.bytes_copied)}), delete {applied.get(DELETE, 0):,}"
+        )
+        out.append(
+            f"Verified: {self.outcome.verified_ok:,} ok, {self.outcome.verified_failed:,} failed"
+            + (
+                f", {self.outcome.unverifiable:,} not verifiable"
+                if self.outcome.unverifiable
+                else ""
+            )
+        )
+        out.extend(failed_lines(self.outcome))
+        return out
+
+
+def failed_lines(outcome: Outcome) -> list[str]:
+    if not outcome.failed.count:
+        return []
+    out = [f"Failed ({outcome.failed.count:,}):"]
+    out.extend(f"  {key}: {error}" for key, error in outcome.failed.items[:50])
+    if outcome.failed.count > 50:
+        out.append(f"  ... and {outcome.failed.count - 50:,} more (--json lists them)")
+    return out
+
+
+def prepare_destination(dst: Store, *, scheme: str, dry_run: bool) -> bool:
+    """Whether DST exists; a local directory is created (not in a dry run)."""
+    if dst.exists():
+        return True
+    if scheme == "file" and not dry_run:
+        dst.create()
+        return True
+    if scheme == "file":
+        return False
+    raise BucketNotFoundError(
+        f"the destination {dst.url} does not exist: create it first", op="sync"
+    )
+
+
+def empty_rows(path: Path) -> Path:
+    write_rows(path, ())
+    return path
+
+
+def sync(
+    src: Store,
+    src_location: Location,
+    dst: Store,
+    dst_location: Location,
+    *,
+    dry_run: bool = False,
+    delete: bool = False,
+    checksum: bool = False,
+    force: bool = False,
+    concurrency: int = 16,
+    plan_out: Path | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SyncResult:
+    """Make DST hold what SRC holds: copy what is missing or different (see module doc)."""
+    from lakeguard.ops.inventory import take_inventory
+
+    if overlapping(src_location, dst_location):
+        raise UsageError(
+            f"{src_location} and {dst_location} overlap: sync needs two separate locations"
+        )
+    started = time.monotonic()
+    if not src.exists():
+        raise BucketNotFoundError(f"the source {src.url} does not exist", op="sync")
+    dst_exists = prepare_destination(dst, scheme=dst_location.scheme, dry_run=dry_run)
+    with tempfile.TemporaryDirectory(prefix="lakeguard-sync-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        src_rows = scratch / "src.parquet"
+        dst_rows = scratch / "dst.parquet"
+        take_inventory(src, src_location, output=src_rows, concurrency=concurrency)
+        if dst_exists:
+            take_inventory(dst, dst_location, output=dst_rows, concurrency=concurrency)
+        else:
+            empty_rows(dst_rows)
+        plan_path = plan_out or scratch / "plan.jsonl"
+        with PlanWriter(plan_path) as writer:
+            found = diff(
+                src,
+                src_rows,
+                src_location,
+                dst,
+                dst_rows,
+                dst_location,
+                writer,
+                checksum=checksum,
+                delete_extra=delete,
+                concurrency=concurrency,
+                scratch=scratch,
+            )
+        result = SyncResult(
+            source=str(src_location),
+            destination=str(dst_location),
+            dry_run=dry_run,
+            checksum=checksum,
+            delete=delete,
+            plan=found.plan,
+            replaced=found.replaced,
+            checked=found.checked,
+            plan_file=str(plan_out) if plan_out else None,
+        )
+        if not dry_run:
+            require_force(dst, found, force=force, what="sync")
+            result.outcome = apply_transfer(
+                src, dst, plan_path, concurrency=concurrency, on_progress=on_progress
+            )
+    result.seconds = time.monotonic() - started
+    return result

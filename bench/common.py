@@ -39,20 +39,29 @@ def run_timed(
     env: dict[str, str] | None = None,
     stdout_path: Path | None = None,
 ) -> Timing:
-    """Run a command; wall time and the child's own peak RSS (wait4 rusage)."""
+    """Run a command: wall time, and its own peak RSS (through bench/_launch.py)."""
+    launcher = [sys.executable, str(Path(__file__).parent / "_launch.py")]
     out = stdout_path.open("wb") if stdout_path else subprocess.DEVNULL
     started = time.perf_counter()
-    process = subprocess.Popen(list(argv), env=env, stdout=out, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(
+        [*launcher, *argv], env=env, stdout=out, stderr=subprocess.PIPE, check=False
+    )
     seconds = time.perf_counter() - started
-    err = process.stderr.read().decode(errors="replace")
-    process.returncode = os.waitstatus_to_exitcode(status)
     if stdout_path:
         out.close()  # type: ignore[union-attr]
-    if process.returncode not in (0, 1):
-        print(f"  ! {name} exited {process.returncode}: {err.strip()[-300:]}", file=sys.stderr)
-    return Timing(name, seconds, usage.ru_maxrss / 1024, process.returncode)
+    lines = done.stderr.decode(errors="replace").strip().splitlines()
+    peak_kb = json.loads(lines[-1])["peak_rss_kb"] if lines else 0
+    if done.returncode not in (0, 1):
+        print(f"  ! {name} exited {done.returncode}: {' | '.join(lines[-4:-1])}", file=sys.stderr)
+    return Timing(name, seconds, peak_kb / 1024, done.returncode)
+
+
+def tool(name: str) -> str | None:
+    """A tool's path: beside this Python first (pip-installed tools), then PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name)
 
 
 def lakeguard_argv(*args: str) -> list[str]:
@@ -96,8 +105,8 @@ def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def have(tool: str) -> bool:
-    return shutil.which(tool) is not None
+def have(name: str) -> bool:
+    return tool(name) is not None
 
 
 def peak_rss_mb() -> float:

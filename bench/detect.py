@@ -29,6 +29,7 @@ from common import (
     rclone_config,
     run_timed,
     save,
+    tool,
     tool_env,
 )
 from lake import build
@@ -83,7 +84,7 @@ def main() -> int:
                         run_timed(
                             "s5cmd ls",
                             [
-                                "s5cmd",
+                                str(tool("s5cmd")),
                                 "--endpoint-url",
                                 box.endpoint,
                                 "ls",
@@ -152,7 +153,7 @@ def main() -> int:
                         run_timed(
                             "s5cmd cp",
                             [
-                                "s5cmd",
+                                str(tool("s5cmd")),
                                 "--endpoint-url",
                                 box.endpoint,
                                 "cp",

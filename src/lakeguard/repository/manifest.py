@@ -108,7 +108,9 @@ class ManifestRow:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ManifestRow:
         raw = record.get("metadata")
-        metadata = json.loads(raw) if isinstance(raw, str) and raw else {}
+        metadata = json.loads(raw) if isinstance(raw, str) and raw else raw
+        if not isinstance(metadata, dict):
+            metadata = {}
         modified = record.get("last_modified")
         if isinstance(modified, str):
             modified = datetime.fromisoformat(modified.replace("Z", "+00:00"))

@@ -140,7 +140,7 @@ def _parse(text: str) -> datetime:
 
 
 def list_snapshot_ids(store: Store, layout: RepoLayout) -> Iterator[str]:
-    """Ids of complete snapshots, oldest first (ids sort by start time)."""
+    """Ids of complete snapshots in id order (start time to the second, then random)."""
     prefix = layout.key(SNAPSHOTS)
     for info in store.list(prefix):
         name = info.key[len(prefix) :]
@@ -162,7 +162,7 @@ def read_header(store: Store, layout: RepoLayout, snapshot_id: str) -> SnapshotH
 def list_snapshots(
     store: Store, layout: RepoLayout, *, source: str | None = None
 ) -> list[SnapshotHeader]:
-    """Headers of complete snapshots, oldest first; only those of ``source`` if given.
+    """Headers of complete snapshots, oldest first by start time; only ``source``'s if given.
 
     Headers are small (a few hundred bytes) and there is one per backup run,
     so the list is held in memory.
@@ -170,6 +170,8 @@ def list_snapshots(
     headers = [read_header(store, layout, sid) for sid in list_snapshot_ids(store, layout)]
     if source is not None:
         headers = [header for header in headers if header.source == source]
+    # Ids carry whole seconds; two runs started in the same second sort by their headers.
+    headers.sort(key=lambda header: (header.time, header.finished, header.id))
     return headers
 
 
@@ -185,7 +187,9 @@ def resolve_snapshot(
         if source is None:
             if not ids:
                 raise UsageError("the repository has no snapshots yet: run 'lakeguard backup'")
-            return read_header(store, layout, ids[-1])
+            same_second = [sid for sid in ids if sid[:16] == ids[-1][:16]]
+            newest = [read_header(store, layout, sid) for sid in same_second]
+            return max(newest, key=lambda header: (header.time, header.finished, header.id))
         headers = list_snapshots(store, layout, source=source)
         if not headers:
             raise UsageError(f"no snapshot of {source} in this repository")

@@ -1,0 +1,140 @@
+"""What an incremental backup may reuse instead of reading an object again.
+
+Candidates come from the parent snapshot's manifest and from the archives of
+crashed runs of the same source (each archive describes itself in its
+manifest.json), all sorted by key. The source listing is also in key order,
+so ``ReuseIndex`` is a merge-join: one pass, one batch of candidates in memory.
+
+An object is unchanged when its version id equals the candidate's (both
+known), else when size, ETag and last-modified all match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from lakeguard.archive.reader import ArchiveDamaged
+from lakeguard.errors import NotFoundError
+from lakeguard.repository.layout import RUNS, archive_id_of, is_snapshot_id
+from lakeguard.repository.manifest import ManifestRow
+from lakeguard.repository.repo import Repository
+from lakeguard.storage.base import ObjectInfo
+
+log = logging.getLogger(__name__)
+
+
+def _micros(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def unchanged(info: ObjectInfo, row: ManifestRow) -> bool:
+    """Whether the listed object is the one the manifest row holds."""
+    if info.size != row.size:
+        return False
+    if info.version_id and row.version_id:
+        return info.version_id == row.version_id
+    if (info.etag or None) != (row.etag or None):
+        return False
+    return _micros(info.last_modified) == _micros(row.last_modified)
+
+
+class ReuseIndex:
+    """Merge-join of key-ordered candidates with key-ordered lookups."""
+
+    def __init__(self, candidates: Iterable[ManifestRow]) -> None:
+        self._rows = iter(candidates)
+        self._head: ManifestRow | None = next(self._rows, None)
+        self.lookups = 0
+
+    def find(self, key: str, info: ObjectInfo) -> ManifestRow | None:
+        """The candidate holding this exact object, if any (keys asked in increasing order)."""
+        self.lookups += 1
+        while self._head is not None and self._head.key < key:
+            self._head = next(self._rows, None)
+        found = None
+        while self._head is not None and self._head.key == key:
+            if found is None and unchanged(info, self._head):
+                found = self._head
+            self._head = next(self._rows, None)
+        return found
+
+
+@dataclass(slots=True)
+class Orphans:
+    """Archives of crashed runs of one source, and the rows they hold (sorted by key)."""
+
+    runs: list[str] = field(default_factory=list)
+    archives: dict[str, str] = field(default_factory=dict)  # archive key -> run id
+    rows: list[ManifestRow] = field(default_factory=list)
+
+
+def crashed_runs(repo: Repository, source: str, *, exclude: str = "") -> list[str]:
+    """Runs of ``source`` that recorded a start but never wrote a snapshot header."""
+    have_header = {
+        info.key.rsplit("/", 1)[-1][:-5] for info in repo.store.list(repo.key("snapshots/"))
+    }
+    runs: list[str] = []
+    prefix = repo.key(RUNS)
+    for info in repo.store.list(prefix):
+        name = info.key[len(prefix) :]
+        run_id = name[:-5] if name.endswith(".json") else ""
+        if not is_snapshot_id(run_id) or run_id in have_header or run_id == exclude:
+            continue
+        try:
+            doc = json.loads(repo.store.get_bytes(info.key))
+        except (NotFoundError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("source") == source:
+            runs.append(run_id)
+    return runs
+
+
+def find_orphans(repo: Repository, source: str, *, exclude: str = "") -> Orphans:
+    """The members written by crashed runs of ``source``, ready to be reused."""
+    orphans = Orphans(runs=crashed_runs(repo, source, exclude=exclude))
+    for run_id in orphans.runs:
+        prefix = repo.key(repo.layout.run_archives(run_id))
+        for info in repo.store.list(prefix):
+            relative = repo.layout.relative(info.key)
+            try:
+                doc = repo.open_archive(relative).manifest()
+            except ArchiveDamaged as exc:
+                log.warning("skipping archive %s of crashed run %s: %s", relative, run_id, exc)
+                continue
+            orphans.archives[relative] = run_id
+            orphans.rows.extend(_rows_of(doc, relative))
+    orphans.rows.sort(key=lambda row: row.key)
+    return orphans
+
+
+def _rows_of(doc: dict[str, object], archive: str) -> Iterator[ManifestRow]:
+    objects = doc.get("objects")
+    if not isinstance(objects, list):
+        return
+    for entry in objects:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            yield ManifestRow.from_record(
+                {
+                    **entry,
+                    "key": entry["relative_key"],
+                    "archive": archive,
+                    "last_modified": entry.get("last_modified") or entry.get("creation_time"),
+                }
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+
+
+def archive_of(row: ManifestRow) -> str:
+    """The archive id a row's member lives in."""
+    return archive_id_of(row.archive)

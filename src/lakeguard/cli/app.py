@@ -23,6 +23,9 @@ COMMAND_MODULES = (
     "sync",
     "sandbox",
     "demo",
+    "init",
+    "backup",
+    "restore",
 )
 
 

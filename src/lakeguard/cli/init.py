@@ -53,5 +53,5 @@ def register(app: typer.Typer) -> None:
             if config.object_lock
             else ""
         )
-        verb = "created" if result.created else "already exists:"
+        verb = "created" if result.created else "already exists"
         echo(f"repository {location} {verb} (id {config.id}{lock})")

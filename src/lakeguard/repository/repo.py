@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeguard import __version__
-from lakeguard.errors import NotFoundError, OperationalError, UnsupportedError, UsageError
+from lakeguard.errors import (
+    BucketNotFoundError,
+    NotFoundError,
+    OperationalError,
+    UnsupportedError,
+    UsageError,
+)
 from lakeguard.location import Location
 from lakeguard.repository.layout import FORMAT_VERSION, RepoLayout
 from lakeguard.repository.snapshot import SnapshotHeader, list_snapshots, resolve_snapshot
@@ -238,7 +244,7 @@ def open_repository(store: Store, location: Location) -> Repository:
     layout = RepoLayout(location.prefix)
     try:
         data = store.get_bytes(layout.key(layout.config))
-    except NotFoundError:
+    except (NotFoundError, BucketNotFoundError):
         raise UsageError(
             f"{location} is not a lakeguard repository (no lakeguard-repo.json): "
             f"create one with 'lakeguard init {location}'"

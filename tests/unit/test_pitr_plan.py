@@ -14,6 +14,7 @@ from lakeguard.ops.pitr_plan import (
     UNDELETE,
     Action,
     Before,
+    PlanSummary,
     PlanWriter,
     plan_in_place,
     read_plan,
@@ -33,7 +34,7 @@ def m(key: str, vid: str, seconds: int) -> ObjectInfo:
 
 def plan(
     listing: list[ObjectInfo], tmp_path: Path, *, at: datetime = T, delete_newer: bool = False
-) -> tuple[dict[str, Action], object]:
+) -> tuple[dict[str, Action], PlanSummary]:
     with PlanWriter(tmp_path / "plan.jsonl") as writer:
         summary = plan_in_place(listing, at, writer, delete_newer=delete_newer)
     return {a.key: a for a in read_plan(tmp_path / "plan.jsonl")}, summary
@@ -81,17 +82,17 @@ def test_each_kind_of_damage_gets_the_cheapest_exact_action(tmp_path: Path) -> N
     assert actions["c"].version_id == "c1" and actions["c"].size == 99
     assert actions["d"].version_id == "d1" and actions["d"].before == Before("d3", None, None, True)
     assert actions["e"].before == Before("e1", "e", 10, False)
-    assert summary.unchanged == 3  # type: ignore[attr-defined]
-    assert summary.bytes[COPY] == 20  # type: ignore[attr-defined]
-    assert summary.keys == 8 and summary.versions == len(listing)  # type: ignore[attr-defined]
+    assert summary.unchanged == 3
+    assert summary.bytes[COPY] == 20
+    assert summary.keys == 8 and summary.versions == len(listing)
 
 
 def test_keys_created_after_t_are_left_unless_asked(tmp_path: Path) -> None:
     listing = [v("new", "n1", 5), m("gone-before", "x2", -5), v("gone-before", "x1", -9)]
     actions, summary = plan(listing, tmp_path)
     assert actions == {}
-    assert summary.newer == 1 and summary.first_newer == ["new"]  # type: ignore[attr-defined]
-    assert summary.unchanged == 1  # type: ignore[attr-defined]
+    assert summary.newer == 1 and summary.first_newer == ["new"]
+    assert summary.unchanged == 1
 
 
 def test_same_second_ties_follow_the_stores_version_order(tmp_path: Path) -> None:
@@ -106,16 +107,16 @@ def test_same_second_ties_follow_the_stores_version_order(tmp_path: Path) -> Non
     assert actions["k"].version_id == "zz-second" and actions["k"].etag == "second"
     # One second earlier, neither existed.
     earlier, summary = plan(listing, tmp_path, at=T - timedelta(seconds=1))
-    assert earlier == {} and summary.newer == 1  # type: ignore[attr-defined]
+    assert earlier == {} and summary.newer == 1
 
 
 def test_marker_and_version_in_one_second_the_listed_first_wins(tmp_path: Path) -> None:
     deleted_last = [m("k", "m", 0), v("k", "v", 0), v("k", "old", -5, etag="old")]
     actions, summary = plan(deleted_last, tmp_path, delete_newer=True)
-    assert actions == {} and summary.unchanged == 1  # type: ignore[attr-defined]
+    assert actions == {} and summary.unchanged == 1
     written_last = [v("k", "v2", 0, etag="new"), m("k", "m", 0), v("k", "v1", -5)]
     actions, summary = plan(written_last, tmp_path, delete_newer=True)
-    assert actions == {} and summary.unchanged == 1  # type: ignore[attr-defined]
+    assert actions == {} and summary.unchanged == 1
 
 
 def test_thousands_of_versions_of_one_key(tmp_path: Path) -> None:
@@ -124,14 +125,14 @@ def test_thousands_of_versions_of_one_key(tmp_path: Path) -> None:
     listing.append(v("hot", "good", 0, etag="good"))
     actions, summary = plan(listing, tmp_path)
     assert actions["hot"].version_id == "good"
-    assert summary.versions == 5001  # type: ignore[attr-defined]
+    assert summary.versions == 5001
 
 
 def test_null_versions_are_restored_and_flagged(tmp_path: Path) -> None:
     listing = [v("k", "v1", 10, etag="bad"), v("k", "null", -10, etag="good")]
     actions, summary = plan(listing, tmp_path)
     assert actions["k"].version_id == "null"
-    assert summary.null_writes == 1 and summary.first_null_write == "k"  # type: ignore[attr-defined]
+    assert summary.null_writes == 1 and summary.first_null_write == "k"
 
 
 def test_plan_file_round_trips_and_rejects_other_files(tmp_path: Path) -> None:

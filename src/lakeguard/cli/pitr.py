@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
         ],
         at: Annotated[
             str | None,
-            typer.Option("--at", help="Restore to this time (ISO-8601, UTC by default)."),
+            typer.Option(
+                "--at", metavar="T", help="Restore to this time (ISO-8601, UTC by default)."
+            ),
         ] = None,
         to: Annotated[
             str | None,

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--since",
+                metavar="T",
                 help="Only delete markers placed at or after this time (default: any).",
             ),
         ] = None,

@@ -46,5 +46,31 @@ def test_demo_finds_exactly_the_damage_it_caused(tmp_path: Path) -> None:
     assert windows[0]["deletes"] == len(incident["deleted"])
     assert windows[0]["overwrites"] == len(incident["overwritten"])
     assert windows[0]["last_good"] < windows[0]["start"]
+    # Restored to the last good time: the plan, then the same plan applied.
+    planned = report["pitr_dry_run"]
+    assert planned["dry_run"] is True and planned["at"] == windows[0]["last_good"]
+    assert planned["plan"]["copy"] == len(incident["overwritten"])
+    assert planned["plan"]["undelete"] == len(incident["deleted"])
+    assert planned["plan"]["delete"] == len(incident["junk"])
+    assert planned["plan"]["unchanged"] == report["lake"]["objects"] - len(
+        incident["deleted"]
+    ) - len(incident["overwritten"])
+    restored = report["pitr"]
+    assert restored["applied"] == {
+        "copy": len(incident["overwritten"]),
+        "undelete": len(incident["deleted"]),
+        "delete": len(incident["junk"]),
+    }
+    assert restored["failed"] == []
+    assert restored["verified"] == {"ok": sum(restored["applied"].values()), "failed": 0}
+    after = report["verify_after"]
+    assert after["counts"] == {
+        "ok": report["lake"]["objects"],
+        "missing": 0,
+        "changed": 0,
+        "corrupted": 0,
+        "extra": 0,
+        "errors": 0,
+    }
     # The demo started its own sandbox, so it leaves none running.
     assert sandbox.status(box_dir) is None

@@ -51,7 +51,7 @@ def test_dry_run_then_apply_then_nothing_left(
     assert run([*argv, "--dry-run", "--plan-out", str(plan_file)]) == 0
     text = capsys.readouterr().out
     assert "Plan: copy 1 (110 B), undelete 1 (nothing copied), delete 0, unchanged 1" in text
-    assert "copy: t/a.parquet" in text and "undelete: t/b.parquet" in text
+    assert "  copy (1):\n    t/a.parquet\n" in text and "  undelete (1):\n    t/b.parquet" in text
     assert "Created after 2026-02-11T12:00:00Z and left in place: 1" in text
     rows = [json.loads(line) for line in plan_file.read_text().splitlines()]
     assert {r["key"]: r["action"] for r in rows} == {

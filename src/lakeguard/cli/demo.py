@@ -24,7 +24,10 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--keep", help="Leave the sandbox running afterwards.")
         ] = False,
     ) -> None:
-        """Write a lake, break it, and find what broke: history, verify, gaps."""
+        """Write a lake, break it, find what broke, restore it, and prove it.
+
+        history, verify, gaps, then pitr --dry-run, pitr, and verify again.
+        """
         from lakeguard.ops.demo import run_demo
 
         app_state = state(ctx)
@@ -48,11 +51,18 @@ def register(app: typer.Typer) -> None:
             f"{len(incident.deleted)} deleted (dt={incident.deleted_partition}), "
             f"{len(incident.junk)} junk keys"
         )
-        for title, lines in (
+        sections = [
             ("history", report.history.lines()),
             ("verify --deep", report.verify.lines()),
             ("gaps", report.gaps.lines()),
-        ):
+        ]
+        if report.pitr_plan and report.pitr and report.verify_after:
+            sections += [
+                ("pitr --dry-run", report.pitr_plan.lines()),
+                ("pitr --delete-newer", report.pitr.lines()),
+                ("verify --deep, after the restore", report.verify_after.lines()),
+            ]
+        for title, lines in sections:
             echo()
             echo(f"== {title}")
             for line in lines:

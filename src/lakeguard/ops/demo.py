@@ -2,7 +2,9 @@
 
     sandbox start -> versioned bucket -> write a lake -> inventory (the known-good state)
     -> incident (overwrites, a deleted partition, junk keys)
-    -> history (when?) -> verify (what?) -> gaps (which partitions?) -> report
+    -> history (when?) -> verify (what?) -> gaps (which partitions?)
+    -> pitr --dry-run at history's last_good (the plan) -> pitr --delete-newer (apply)
+    -> verify against the inventory taken before the incident (proof) -> report
 
 Each step is the library operation the matching command runs; the demo only
 strings them together and collects what they found.
@@ -24,8 +26,10 @@ from lakeguard.ops.gaps import GapsResult, find_gaps
 from lakeguard.ops.history import HistoryResult, history
 from lakeguard.ops.inventory import InventoryResult, take_inventory
 from lakeguard.ops.lake import Incident, LakeSpec, LakeWritten, simulate_incident, write_lake
+from lakeguard.ops.pitr import PitrResult, pitr
 from lakeguard.ops.verify import VerifyResult, verify
 from lakeguard.storage import StoreSettings, open_store
+from lakeguard.timeparse import iso
 
 
 @dataclass(slots=True)
@@ -38,6 +42,9 @@ class DemoReport:
     history: HistoryResult
     verify: VerifyResult
     gaps: GapsResult
+    pitr_plan: PitrResult | None = None  # the dry run at the last good time
+    pitr: PitrResult | None = None
+    verify_after: VerifyResult | None = None
     steps: list[tuple[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -54,6 +61,9 @@ class DemoReport:
             "history": self.history.to_json(),
             "verify": self.verify.to_json(),
             "gaps": self.gaps.to_json(),
+            "pitr_dry_run": self.pitr_plan.to_json() if self.pitr_plan else None,
+            "pitr": self.pitr.to_json() if self.pitr else None,
+            "verify_after": self.verify_after.to_json() if self.verify_after else None,
             "steps": [{"step": name, "seconds": round(s, 3)} for name, s in self.steps],
         }
 
@@ -136,7 +146,7 @@ def _run(box: Any, work_dir: Path | None, say: Callable[[str], None]) -> DemoRep
         end=spec.first_day + timedelta(days=spec.days - 1),
     )
     step("gaps")
-    return DemoReport(
+    report = DemoReport(
         endpoint=box.endpoint,
         location=str(location),
         lake=lake,
@@ -147,3 +157,16 @@ def _run(box: Any, work_dir: Path | None, say: Callable[[str], None]) -> DemoRep
         gaps=found_gaps,
         steps=steps,
     )
+    if not found_history.damage_windows:
+        return report
+    at = found_history.damage_windows[-1].last_good
+    say(f"pitr --dry-run: the plan to restore the lake as it was at {iso(at)}")
+    report.pitr_plan = pitr(store, location, at=at, delete_newer=True, dry_run=True)
+    step("pitr --dry-run")
+    say("pitr: apply it (junk keys written after that time go too)")
+    report.pitr = pitr(store, location, at=at, delete_newer=True)
+    step("pitr")
+    say("verify: compare with the inventory taken before the incident")
+    report.verify_after = verify(store, location, against=inventory_path, deep=True)
+    step("verify after")
+    return report

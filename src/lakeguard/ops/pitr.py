@@ -67,6 +67,7 @@ from lakeguard.ops.sync import (
     diff,
     empty_rows,
     failed_lines,
+    key_lines,
     overlapping,
     prepare_destination,
     require_force,
@@ -320,18 +321,13 @@ class PitrResult:
             f"delete {plan.counts[DELETE]:,}, unchanged {plan.unchanged:,}"
         )
         for action in ACTIONS:
-            keys = plan.first[action]
-            if keys:
-                more = plan.counts[action] - len(keys)
-                tail = f" (+{more:,} more)" if more > 0 else ""
-                out.append(f"  {action}: {', '.join(keys)}{tail}")
+            out.extend(key_lines(action, plan.first[action], plan.counts[action]))
         if plan.newer:
-            more = plan.newer - len(plan.first_newer)
-            tail = f" (+{more:,} more)" if more > 0 else ""
             out.append(
                 f"Created after {iso(self.at)} and left in place: {plan.newer:,} "
-                f"(--delete-newer removes them): {', '.join(plan.first_newer)}{tail}"
+                "(--delete-newer removes them)"
             )
+            out.extend(key_lines("newer", plan.first_newer, plan.newer))
         out.extend(f"Warning: {warning}" for warning in self.warnings)
         if self.plan_file:
             out.append(f"Plan written to {self.plan_file}")

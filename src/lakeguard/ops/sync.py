@@ -502,11 +502,7 @@ class SyncResult:
         if self.checked:
             out.append(f"Compared by SHA-256: {self.checked:,}")
         for action in (COPY, DELETE):
-            keys = self.plan.first[action]
-            if keys:
-                more = self.plan.counts[action] - len(keys)
-                tail = f" (+{more:,} more)" if more > 0 else ""
-                out.append(f"  {action}: {', '.join(keys)}{tail}")
+            out.extend(key_lines(action, self.plan.first[action], self.plan.counts[action]))
         if self.dry_run:
             return out
         applied = self.outcome.applied
@@ -524,6 +520,17 @@ class SyncResult:
         )
         out.extend(failed_lines(self.outcome))
         return out
+
+
+def key_lines(title: str, keys: list[str], count: int) -> list[str]:
+    """``title (count):`` and the first keys, one a line."""
+    if not count:
+        return []
+    out = [f"  {title} ({count:,}):"]
+    out.extend(f"    {key}" for key in keys)
+    if count > len(keys):
+        out.append(f"    ... and {count - len(keys):,} more")
+    return out
 
 
 def failed_lines(outcome: Outcome) -> list[str]:

@@ -36,7 +36,7 @@ from lakeguard.ops.pitr_plan import (
     read_plan,
 )
 from lakeguard.ops.report import human_bytes
-from lakeguard.ops.sync import Outcome, failed_lines
+from lakeguard.ops.sync import Outcome, failed_lines, key_lines
 from lakeguard.storage.base import ObjectInfo, Store
 from lakeguard.timeparse import iso
 
@@ -143,10 +143,7 @@ class UndeleteResult:
             f"Plan: undelete {count:,} keys ({human_bytes(self.plan.bytes[UNDELETE])} brought "
             f"back, nothing copied) by removing {self.markers:,} delete markers"
         )
-        keys = self.plan.first[UNDELETE]
-        if keys:
-            more = count - len(keys)
-            out.append(f"  {', '.join(keys)}" + (f" (+{more:,} more)" if more > 0 else ""))
+        out.extend(key_lines(UNDELETE, self.plan.first[UNDELETE], count))
         if self.dry_run:
             return out
         line = f"Applied: undelete {self.outcome.applied.get(UNDELETE, 0):,}"

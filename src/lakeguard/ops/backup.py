@@ -57,7 +57,7 @@ from lakeguard.transfer.parts import adjust_part_size
 
 MiB = 1024 * 1024
 MAX_MEMBERS = 20_000  # per archive: keeps manifest.json (one frame) a few MB
-MIN_ARCHIVE_SIZE = MiB
+MIN_ARCHIVE_SIZE = 64 * 1024
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -107,7 +107,7 @@ class BackupResult:
 
 def _check_options(archive_size: int, level: int, block_size: int) -> None:
     if archive_size < MIN_ARCHIVE_SIZE:
-        raise UsageError(f"--archive-size must be at least 1MiB, got {archive_size} bytes")
+        raise UsageError(f"--archive-size must be at least 64KiB, got {archive_size} bytes")
     if not 1 <= level <= 22:
         raise UsageError(f"--compression-level must be 1 to 22 (zstd levels), got {level}")
     if block_size < 64 * 1024:

@@ -1,0 +1,254 @@
+"""backup into a local repository from a memory lake: what lands, what is reused, what fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from repo_testing import (
+    CountingStore,
+    FailingStore,
+    lake_location,
+    make_lake,
+    new_repo,
+    random_bytes,
+    sha256,
+)
+
+from lakeguard.errors import NotFoundError, StoreError, UsageError
+from lakeguard.location import parse_location
+from lakeguard.ops.backup import backup
+from lakeguard.repository.manifest import read_manifest
+from lakeguard.repository.repo import Repository
+from lakeguard.storage.base import Store
+from lakeguard.storage.memory import MemoryStore
+
+MiB = 1024 * 1024
+
+
+def _backup(repo: Repository, tmp_path: Path, store: Store | None = None, **options: object):  # type: ignore[no-untyped-def]
+    source = store if store is not None else MemoryStore.named("lake")
+    return backup(source, lake_location(), repo, cache_dir=tmp_path / "cache", **options)  # type: ignore[arg-type]
+
+
+def _rows(repo: Repository, tmp_path: Path, snapshot: str = "latest") -> dict[str, object]:
+    header = repo.snapshot(snapshot)
+    path = repo.fetch_manifest(header, tmp_path / "m")
+    return {row.key: row for row in read_manifest(path)}
+
+
+def test_first_backup_stores_every_object_with_its_sha256(tmp_path: Path) -> None:
+    data = make_lake()
+    repo = new_repo(tmp_path)
+    result = _backup(repo, tmp_path, archive_size=256 * 1024)
+    assert result.objects == result.new_objects == len(data)
+    assert result.bytes == result.new_bytes == sum(map(len, data.values()))
+    assert result.reused_objects == 0
+    assert result.archives_written >= 2  # the lake is bigger than one archive
+    assert 0 < result.stored_bytes < result.new_bytes  # csv compresses
+    rows = _rows(repo, tmp_path)
+    assert sorted(rows) == sorted(data)
+    for key, row in rows.items():
+        assert row.sha256 == sha256(data[key])  # type: ignore[attr-defined]
+        assert row.content_type == "text/csv"  # type: ignore[attr-defined]
+        assert row.metadata == {"writer": "spark", "n": "1"}  # type: ignore[attr-defined]
+    header = repo.snapshot("latest")
+    assert header.stats.objects == len(data) and header.parent is None
+
+
+def test_catalog_has_one_line_per_object_with_seed_fields(tmp_path: Path) -> None:
+    data = make_lake()
+    repo = new_repo(tmp_path)
+    result = _backup(repo, tmp_path)
+    files = sorted((tmp_path / "repo" / "catalog" / "lake" / "t").rglob("*.jsonl"))
+    assert len(files) == result.archives_written
+    assert "year=" in str(files[0]) and "month=" in str(files[0]) and "day=" in str(files[0])
+    lines = [json.loads(line) for path in files for line in path.read_text().splitlines()]
+    assert sorted(line["object_name"] for line in lines) == sorted(data)
+    line = next(line for line in lines if line["object_name"].endswith("part-001.csv"))
+    assert line["object_path"] == "t/" + line["object_name"]
+    assert line["source_bucket"] == "lake" and line["source_prefix"] == "t/"
+    assert line["sha256"] == sha256(data[line["object_name"]])
+    assert line["snapshot_id"] == result.snapshot_id
+    assert line["backup_file"].endswith(".tar.zst")
+    assert line["target_buckets"] == [str(tmp_path / "repo")]
+    for field in (
+        "backup_timestamp",
+        "backup_date",
+        "object_size",
+        "creation_time",
+        "creation_date",
+        "etag",
+        "version_id",
+    ):
+        assert field in line
+
+
+def test_unchanged_lake_is_not_read_again(tmp_path: Path) -> None:
+    make_lake()
+    repo = new_repo(tmp_path)
+    first = _backup(repo, tmp_path)
+    counting = CountingStore(MemoryStore.named("lake"))
+    second = _backup(repo, tmp_path, counting)
+    assert (second.new_objects, second.new_bytes, second.archives_written) == (0, 0, 0)
+    assert second.reused_objects == second.objects == first.objects
+    assert counting.gets == 0 and counting.bytes_read == 0
+    assert repo.snapshot("latest").parent == first.snapshot_id
+    assert _rows(repo, tmp_path, second.snapshot_id) == _rows(repo, tmp_path, first.snapshot_id)
+
+
+def test_only_changed_and_new_objects_are_read(tmp_path: Path) -> None:
+    data = make_lake()
+    repo = new_repo(tmp_path)
+    _backup(repo, tmp_path)
+    lake = MemoryStore.named("lake")
+    lake.put("t/dt=2026-02-01/part-000.csv", b"rewritten")
+    lake.put("t/dt=2026-02-05/new.csv", b"brand new")
+    lake.delete("t/dt=2026-02-02/part-001.csv")
+    counting = CountingStore(lake)
+    result = _backup(repo, tmp_path, counting)
+    assert result.new_objects == 2 and result.new_bytes == len(b"rewritten") + len(b"brand new")
+    assert counting.gets == 2
+    rows = _rows(repo, tmp_path)
+    assert "dt=2026-02-02/part-001.csv" not in rows
+    assert rows["dt=2026-02-01/part-000.csv"].sha256 == sha256(b"rewritten")  # type: ignore[attr-defined]
+    assert len(rows) == len(data) + 1 - 1
+
+
+def test_versioned_source_reuses_by_version_id(tmp_path: Path) -> None:
+    lake = MemoryStore.named("vlake")
+    lake.set_versioning(True)
+    lake.put("t/a.csv", b"one")
+    lake.put("t/b.csv", b"two")
+    repo = new_repo(tmp_path)
+    loc = parse_location("memory://vlake/t")
+    backup(lake, loc, repo, cache_dir=tmp_path / "c")
+    lake.put("t/a.csv", b"one")  # same bytes, new version: it is a different object version
+    result = backup(lake, loc, repo, cache_dir=tmp_path / "c")
+    assert result.new_objects == 1 and result.reused_objects == 1
+    rows = _rows(repo, tmp_path)
+    assert rows["a.csv"].version_id == lake.head("t/a.csv").version_id  # type: ignore[attr-defined]
+
+
+def test_object_larger_than_archive_size_gets_its_own_archive(tmp_path: Path) -> None:
+    lake = MemoryStore.named("lake")
+    big = random_bytes(3 * MiB + 17)
+    lake.put("t/big.bin", big)
+    lake.put("t/small.txt", b"small")
+    repo = new_repo(tmp_path)
+    result = _backup(repo, tmp_path, archive_size=MiB, block_size=256 * 1024)
+    assert result.archives_written == 2
+    rows = _rows(repo, tmp_path)
+    assert rows["big.bin"].archive != rows["small.txt"].archive  # type: ignore[attr-defined]
+    reader = repo.open_archive(rows["big.bin"].archive)  # type: ignore[attr-defined]
+    table = reader.seek_table()
+    assert len(table.frames) == 13 + 2  # 256 KiB blocks, then manifest and end frames
+    member = reader.open_member(rows["big.bin"].frame_offset, rows["big.bin"].frame_length)  # type: ignore[attr-defined]
+    assert b"".join(member.data) == big
+
+
+def test_mirror_receives_each_new_object_and_source_is_read_once(tmp_path: Path) -> None:
+    data = make_lake()
+    lake = MemoryStore.named("lake")
+    lake.put("t/big.bin", random_bytes(2 * MiB))
+    data["big.bin"] = lake.get_bytes("t/big.bin")
+    counting = CountingStore(lake)
+    mirror = MemoryStore.named("mirror")
+    repo = new_repo(tmp_path)
+    result = _backup(
+        repo,
+        tmp_path,
+        counting,
+        mirrors=[(parse_location("memory://mirror/copy"), mirror)],
+        block_size=512 * 1024,
+    )
+    assert result.mirrored == len(data) and not result.failed
+    assert counting.gets == len(data)
+    assert counting.bytes_read == sum(map(len, data.values()))
+    for key, body in data.items():
+        assert mirror.get_bytes(f"copy/{key}") == body
+    assert mirror.head("copy/dt=2026-02-01/part-000.csv").content_type == "text/csv"
+
+
+def test_unreadable_object_is_reported_and_the_rest_backed_up(tmp_path: Path) -> None:
+    data = make_lake()
+    failing = FailingStore(
+        MemoryStore.named("lake"),
+        fail_get=lambda key: key.endswith("part-005.csv"),
+        make_error=lambda key: StoreError(f"get {key} refused", op="get", key=key),
+    )
+    repo = new_repo(tmp_path)
+    result = _backup(repo, tmp_path, failing)
+    assert [key for key, _ in result.failed] == ["dt=2026-02-02/part-005.csv"]
+    assert result.objects == len(data) - 1
+    assert repo.snapshot("latest").stats.failed == 1
+    # the next run picks it up
+    retry = _backup(repo, tmp_path)
+    assert retry.new_objects == 1 and retry.objects == len(data)
+
+
+def test_object_deleted_during_the_run_is_skipped_quietly(tmp_path: Path) -> None:
+    data = make_lake()
+    vanishing = FailingStore(
+        MemoryStore.named("lake"),
+        fail_get=lambda key: key.endswith("part-007.csv"),
+        make_error=lambda key: NotFoundError(f"{key} does not exist", op="get", key=key),
+    )
+    repo = new_repo(tmp_path)
+    result = _backup(repo, tmp_path, vanishing)
+    assert not result.failed and result.objects == len(data) - 1
+
+
+def test_crashed_run_is_finished_without_rereading_what_landed(tmp_path: Path) -> None:
+    data = make_lake(objects=60)
+    repo = new_repo(tmp_path)
+    archives_done: list[str] = []
+
+    class Crash(BaseException):
+        pass
+
+    def crash_after_two_archives(key: str) -> bool:
+        if "/archives/" in "/" + key:
+            archives_done.append(key)
+        return len(archives_done) > 2 and "/archives/" in "/" + key
+
+    crashing = FailingStore(
+        repo.store, fail_put=crash_after_two_archives, make_error=Crash
+    )
+    crashing_repo = Repository(crashing, repo.location, repo.config, repo.layout)
+    with pytest.raises(Crash):
+        _backup(crashing_repo, tmp_path, archive_size=64 * 1024, workers=1)
+    assert repo.snapshots() == []  # no snapshot points at anything missing
+    landed = list((tmp_path / "repo" / "archives").rglob("*.tar.zst"))
+    assert len(landed) == 2
+    counting = CountingStore(MemoryStore.named("lake"))
+    result = _backup(repo, tmp_path, counting, archive_size=64 * 1024)
+    assert result.objects == len(data)
+    assert result.reused_objects > 0 and result.adopted_archives == 2
+    assert counting.gets == result.new_objects == len(data) - result.reused_objects
+    catalogs = list((tmp_path / "repo" / "catalog").rglob("*.jsonl"))
+    assert len(catalogs) == result.archives_written + 2
+
+
+def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
+    make_lake()
+    repo = new_repo(tmp_path)
+    with pytest.raises(UsageError, match="archive-size"):
+        _backup(repo, tmp_path, archive_size=1000)
+    with pytest.raises(UsageError, match="compression-level"):
+        _backup(repo, tmp_path, compression_level=40)
+    with pytest.raises(UsageError, match="tag"):
+        _backup(repo, tmp_path, tags=[" "])
+    assert repo.snapshots() == []
+
+
+def test_tags_and_same_second_runs_order(tmp_path: Path) -> None:
+    make_lake(objects=4)
+    repo = new_repo(tmp_path)
+    first = _backup(repo, tmp_path, tags=["nightly", "nightly", "prod"])
+    second = _backup(repo, tmp_path)
+    assert [h.id for h in repo.snapshots()] == [first.snapshot_id, second.snapshot_id]
+    assert repo.snapshot(first.snapshot_id).tags == ["nightly", "prod"]
+    assert repo.snapshot("latest").id == second.snapshot_id
+    assert repo.snapshot(second.snapshot_id[17:21]).id == second.snapshot_id

@@ -37,6 +37,7 @@ from lakeguard.errors import (
 )
 from lakeguard.location import Location
 from lakeguard.repository.manifest import KeyFilter, ManifestRow, read_manifest
+from lakeguard.repository.pump import pump
 from lakeguard.repository.repo import Repository, default_cache_dir
 from lakeguard.storage.base import Store
 from lakeguard.transfer.parts import adjust_part_size
@@ -130,7 +131,7 @@ def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Loc
     try:
         target.put(
             location.key(row.key),
-            body(),
+            pump(body()),
             content_type=row.content_type,
             metadata=dict(row.metadata) or None,
             part_size=adjust_part_size(row.size),

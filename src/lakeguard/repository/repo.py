@@ -145,8 +145,15 @@ class Repository:
         content_type: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
     ) -> PutResult:
-        """Write a repository file; under Object Lock it gets a retention date at once."""
+        """Write a repository file; under Object Lock it gets a retention date at once.
+
+        An iterable body is produced on a helper thread (see ``pump``).
+        """
         key = self.key(relative)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            from lakeguard.repository.pump import pump
+
+            data = pump(data)
         result = self.store.put(key, data, content_type=content_type, part_size=part_size)
         self.retain(relative, result.version_id)
         return result

@@ -95,4 +95,7 @@ def get_retention(
     retention = response.get("Retention") or {}
     if not retention:
         return None
-    return str(retention["Mode"]), retention["RetainUntilDate"]
+    until = retention["RetainUntilDate"]
+    if isinstance(until, str):  # clients set up to leave timestamps unparsed
+        until = datetime.fromisoformat(until.replace("Z", "+00:00"))
+    return str(retention["Mode"]), until

@@ -102,7 +102,7 @@ def test_object_lock_repository_locks_what_it_writes(
         assert retention is not None and retention[0] == "GOVERNANCE" and retention[1] > soon
     header_key = f"snapshots/{result.snapshot_id}.json"
     version = s3_client.head_object(Bucket=repo_bucket, Key=header_key)["VersionId"]
-    with pytest.raises(Exception, match="AccessDenied|locked|retention"):
+    with pytest.raises(Exception, match=r"AccessDenied|locked|retention"):
         s3_client.delete_object(Bucket=repo_bucket, Key=header_key, VersionId=version)
     # same settings again: harmless; different settings: refused
     assert not init_repository(

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeguard import __version__
-from lakeguard.errors import UsageError
+from lakeguard.errors import BucketNotFoundError, UsageError
 from lakeguard.location import Location
 from lakeguard.ops.backup_pack import Mirror, PackContext, PackItem, PackResult, pack_archive
 from lakeguard.repository.catalog_writer import write_catalog
@@ -194,6 +194,20 @@ class _Run:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _prepare_mirrors(mirrors: Sequence[tuple[Location, Store]]) -> None:
+    """A local mirror directory is created; a missing bucket is an error before any work."""
+    for location, store in mirrors:
+        if store.exists():
+            continue
+        if location.scheme != "s3":
+            store.create()
+            continue
+        raise BucketNotFoundError(
+            f"--mirror {location}: bucket {location.root} does not exist: create it first",
+            op="backup",
+        )
+
+
 def _parent_rows(
     repo: Repository, parent: SnapshotHeader | None, cache: Path
 ) -> Iterator[ManifestRow]:
@@ -227,6 +241,7 @@ def backup(
     for tag in tags:
         if not tag.strip():
             raise UsageError("empty --tag: give a word such as 'nightly'")
+    _prepare_mirrors(mirrors)
     clock = time.monotonic()
     started = (now or datetime.now(UTC)).astimezone(UTC)
     source = SourceRef.of(location)

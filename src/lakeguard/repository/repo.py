@@ -292,7 +292,10 @@ def init_repository(
     if lock is not None:
         from lakeguard.storage.s3_lock import ensure_lock_enabled
 
-        ensure_lock_enabled(store)
+        try:
+            ensure_lock_enabled(store)
+        except UnsupportedError as exc:
+            raise UsageError(f"--object-lock-days: {exc}") from None
     elif not store.exists():
         store.create()
     layout = RepoLayout(location.prefix)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from repo_testing import CountingStore, FailingStore, lake_location, make_lake, new_repo
+from repo_testing import (
+    CountingStore,
+    FailingStore,
+    lake_location,
+    make_lake,
+    new_repo,
+    random_bytes,
+)
 
 from lakeguard.errors import StoreError, UsageError
 from lakeguard.location import parse_location
@@ -155,3 +162,28 @@ def test_unknown_snapshot_is_usage_error(tmp_path: Path) -> None:
         _restore(repo, tmp_path, snapshot="20200101T000000Z-deadbeef")
     with pytest.raises(UsageError, match="empty glob"):
         _restore(repo, tmp_path, includes=[""])
+
+
+def test_large_object_streams_and_a_damaged_one_never_lands(tmp_path: Path) -> None:
+    lake = MemoryStore.named("biglake")
+    good, bad = random_bytes(9 * MiB, seed=3), random_bytes(9 * MiB, seed=4)
+    lake.put("t/good.bin", good)
+    lake.put("t/bad.bin", bad)
+    repo = new_repo(tmp_path)
+    backup(lake, parse_location("memory://biglake/t"), repo, cache_dir=tmp_path / "cache")
+    rows = {
+        r.key: r
+        for r in read_manifest(repo.fetch_manifest(repo.snapshot("latest"), tmp_path / "cache"))
+    }
+    victim = rows["bad.bin"]
+    path = tmp_path / "repo" / victim.archive
+    raw = bytearray(path.read_bytes())
+    # the last frame: the object's final block, so most of it has streamed out already
+    raw[victim.frame_offset + victim.frame_length - 100] ^= 0x01
+    path.write_bytes(bytes(raw))
+    MemoryStore.named("out").create()
+    result = _restore(repo, tmp_path)
+    assert [key for key, _ in result.failed] == ["bad.bin"] and result.damaged == 1
+    out = MemoryStore.named("out")
+    assert out.get_bytes("r/good.bin") == good
+    assert [info.key for info in out.list("r/")] == ["r/good.bin"]

@@ -8,7 +8,6 @@ member's SHA-256 against the manifest.
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -20,33 +19,11 @@ from lakeguard.errors import NotFoundError, OperationalError
 from lakeguard.storage.base import Store
 
 TAIL_GUESS = 64 * 1024  # one GET fetches tables of up to ~5,000 frames
-READ_SIZE = 1024 * 1024
+BLOCK = 512
 
 
 class ArchiveDamaged(OperationalError):
     """An archive is missing, truncated, or its frames do not decompress or parse."""
-
-
-class _ChunkReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
 
 
 def decompress_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -73,38 +50,91 @@ class Member:
     data: Iterator[bytes]
 
 
+class _Feed:
+    """Exact reads over an iterator of chunks (the decompressed tar stream)."""
+
+    def __init__(self, chunks: Iterator[bytes], where: str) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._where = where
+
+    def take(self, size: int) -> bytes:
+        parts = [self._buffer]
+        have = len(self._buffer)
+        while have < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                raise ArchiveDamaged(f"{self._where}: member ends early (archive truncated?)")
+            parts.append(chunk)
+            have += len(chunk)
+        joined = b"".join(parts)
+        self._buffer = joined[size:]
+        return joined[:size]
+
+    def stream(self, size: int) -> Iterator[bytes]:
+        remaining = size
+        while remaining > 0:
+            if not self._buffer:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    raise ArchiveDamaged(
+                        f"{self._where}: member data ends after {size - remaining} bytes"
+                    )
+                self._buffer = chunk
+            piece, self._buffer = self._buffer[:remaining], self._buffer[remaining:]
+            remaining -= len(piece)
+            yield piece
+
+
+def _pax_records(body: bytes) -> dict[str, str]:
+    """The ``LEN key=value`` records (newline-terminated) of a pax extended header."""
+    records: dict[str, str] = {}
+    position = 0
+    while position < len(body) and body[position] != 0:
+        space = body.index(b" ", position)
+        length = int(body[position:space])
+        key, _, value = body[space + 1 : position + length - 1].partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        position += length
+    return records
+
+
+def _padded(size: int) -> int:
+    return size + (-size % BLOCK)
+
+
+def _read_header(feed: _Feed, where: str) -> tuple[str, int, float, bool]:
+    """(name, size, mtime, is_dir) of the next member, pax and GNU long names applied."""
+    extended: dict[str, str] = {}
+    while True:
+        block = feed.take(BLOCK)
+        if block == bytes(BLOCK):
+            raise ArchiveDamaged(f"{where}: end of archive where a member was expected")
+        try:
+            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        except tarfile.HeaderError as exc:
+            raise ArchiveDamaged(f"{where}: member header does not parse ({exc})") from None
+        if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME):
+            body = feed.take(_padded(info.size))[: info.size]
+            try:
+                if info.type == tarfile.XHDTYPE:
+                    extended.update(_pax_records(body))
+                elif info.type == tarfile.GNUTYPE_LONGNAME:
+                    extended["path"] = body.rstrip(b"\0").decode("utf-8", "surrogateescape")
+            except ValueError as exc:
+                raise ArchiveDamaged(f"{where}: extended header is damaged ({exc})") from None
+            continue
+        name = extended.get("path", info.name)
+        size = int(extended.get("size", info.size)) if info.isreg() else 0
+        mtime = float(extended.get("mtime", info.mtime))
+        return name.rstrip("/") if info.isdir() else name, size, mtime, info.isdir()
+
+
 def open_member_stream(compressed: Iterable[bytes], *, where: str = "archive") -> Member:
     """Parse the first member out of compressed frames (header(s), then data)."""
-    raw = io.BufferedReader(_ChunkReader(_guard(decompress_chunks(compressed), where)), READ_SIZE)
-    try:
-        # The member is read lazily after this returns, so the stream stays open.
-        tar = tarfile.open(  # noqa: SIM115
-            fileobj=raw, mode="r|", encoding="utf-8", errors="surrogateescape"
-        )
-        info = tar.next()
-    except (tarfile.TarError, EOFError) as exc:
-        raise ArchiveDamaged(f"{where}: member header does not parse ({exc})") from None
-    if info is None:
-        raise ArchiveDamaged(f"{where}: no tar member in these frames")
-    extracted = tar.extractfile(info) if info.isfile() else None
-
-    def data() -> Iterator[bytes]:
-        if extracted is None:
-            return
-        remaining = info.size
-        while remaining > 0:
-            try:
-                block = extracted.read(min(READ_SIZE, remaining))
-            except (tarfile.TarError, EOFError) as exc:
-                raise ArchiveDamaged(f"{where}: member data is truncated ({exc})") from None
-            if not block:
-                raise ArchiveDamaged(
-                    f"{where}: member data ends after {info.size - remaining} bytes"
-                )
-            remaining -= len(block)
-            yield block
-
-    return Member(info.name, info.size, float(info.mtime), info.isdir(), data())
+    feed = _Feed(_guard(decompress_chunks(compressed), where), where)
+    name, size, mtime, is_dir = _read_header(feed, where)
+    return Member(name, size, mtime, is_dir, feed.stream(size))
 
 
 def _guard(chunks: Iterator[bytes], where: str) -> Iterator[bytes]:

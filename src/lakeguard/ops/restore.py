@@ -20,6 +20,7 @@ are reported as failed.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -44,6 +45,11 @@ from lakeguard.transfer.parts import adjust_part_size
 
 ProgressCallback = Callable[[int, int], None]
 _FATAL = (BucketNotFoundError, EndpointUnreachableError)
+# Up to this size an object is checked in memory and written with one PUT.
+SMALL_OBJECT = 8 * 1024 * 1024
+# Large objects stream through multipart uploads that buffer a few parts each;
+# two at a time keep memory bounded whatever the concurrency.
+_LARGE_SLOTS = threading.BoundedSemaphore(2)
 
 
 class DataMismatch(OperationalError):
@@ -91,6 +97,14 @@ class _Done:
     exception: BaseException | None = None
 
 
+def _check(row: ManifestRow, size: int, sha256: str) -> None:
+    if size != row.size or sha256 != row.sha256:
+        raise DataMismatch(
+            f"restored bytes do not match the manifest's SHA-256 "
+            f"(archive {row.archive} at {row.frame_offset}): run 'lakeguard check'"
+        )
+
+
 def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Location) -> int:
     """Restore one object with one ranged GET; returns its size. Raises on any mismatch."""
     reader = ArchiveReader(repo.store, repo.key(row.archive), name=row.archive)
@@ -104,6 +118,14 @@ def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Loc
             f"archive {row.archive}: member {row.member!r} has {member.size} bytes, "
             f"manifest says {row.size}"
         )
+    key = location.key(row.key)
+    metadata = dict(row.metadata) or None
+    if row.size <= SMALL_OBJECT:
+        # Small: verify in memory, then one plain PUT of checked bytes.
+        data = b"".join(member.data)
+        _check(row, len(data), hashlib.sha256(data).hexdigest())
+        target.put(key, data, content_type=row.content_type, metadata=metadata)
+        return row.size
     raised: list[BaseException] = []
 
     def body() -> Iterator[bytes]:
@@ -117,11 +139,7 @@ def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Loc
                 digest.update(chunk)
                 size += len(chunk)
                 held = chunk
-            if size != row.size or digest.hexdigest() != row.sha256:
-                raise DataMismatch(
-                    f"restored bytes do not match the manifest's SHA-256 "
-                    f"(archive {row.archive} at {row.frame_offset}): run 'lakeguard check'"
-                )
+            _check(row, size, digest.hexdigest())
         except BaseException as exc:
             raised.append(exc)
             raise
@@ -129,13 +147,14 @@ def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Loc
             yield held
 
     try:
-        target.put(
-            location.key(row.key),
-            pump(body()),
-            content_type=row.content_type,
-            metadata=dict(row.metadata) or None,
-            part_size=adjust_part_size(row.size),
-        )
+        with _LARGE_SLOTS:
+            target.put(
+                key,
+                pump(body()),
+                content_type=row.content_type,
+                metadata=metadata,
+                part_size=adjust_part_size(row.size),
+            )
     except Exception as exc:
         # A store may wrap what the body raised; report the body's own error.
         if raised:

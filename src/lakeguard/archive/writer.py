@@ -6,16 +6,23 @@ of compressed bytes, so the caller can hand one generator chain to
 is produced. ``record = yield from writer.member(...)`` yields a member's
 frames and returns where they landed.
 
-One ``ArchiveWriter`` is used by one thread (a zstd compression context is
-not thread-safe); zstandard and hashlib release the GIL, so archives written
-side by side on threads use several cores.
+One ``ArchiveWriter`` is used by one thread. zstandard and hashlib release
+the GIL, so the work spreads over cores three ways: archives are written side
+by side; small members are hashed and compressed by ``prepare_member`` on the
+threads that fetch them; the blocks of a large member are compressed on a
+pool a few ahead of the thread that hashes it. Each thread has its own zstd
+context (they are not thread-safe).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
+import threading
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,30 +66,89 @@ def padding(size: int) -> bytes:
     return bytes(-size % BLOCK)
 
 
+_local = threading.local()
+
+
+def compressor(level: int) -> Any:
+    """This thread's zstd compression context for ``level`` (contexts are not thread-safe)."""
+    import zstandard
+
+    cache: dict[int, Any] | None = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = _local.compressors = {}
+    found = cache.get(level)
+    if found is None:
+        found = cache[level] = zstandard.ZstdCompressor(
+            level=level, write_checksum=True, write_content_size=True
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedMember:
+    """A small member already hashed and compressed into its one frame (on any thread)."""
+
+    name: str
+    size: int
+    sha256: str
+    frame: bytes
+    raw_size: int
+
+
+def prepare_member(
+    name: str, data: bytes, *, level: int = 3, mtime: float = 0.0, directory: bool = False
+) -> PreparedMember:
+    """Hash and compress a small member (header, data, padding) as one frame.
+
+    Runs on the threads that fetch objects, so hashing and compressing small
+    objects use every core; the archive's thread only appends the frames.
+    """
+    raw = tar_header(name, len(data), mtime=mtime, directory=directory) + data + padding(len(data))
+    frame = compressor(level).compress(raw)
+    return PreparedMember(name, len(data), hashlib.sha256(data).hexdigest(), frame, len(raw))
+
+
 class ArchiveWriter:
-    """Frames of one archive; see the module docstring."""
+    """Frames of one archive; see the module docstring.
 
-    def __init__(self, *, level: int = 3, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
-        import zstandard
+    ``pool``: compress the blocks of large members on it, a few ahead, while
+    this thread hashes (frames still come out in order).
+    """
 
+    def __init__(
+        self,
+        *,
+        level: int = 3,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        pool: Executor | None = None,
+        ahead: int = 3,
+    ) -> None:
         if block_size < BLOCK:
             raise ValueError(f"block size must be at least {BLOCK} bytes")
         self.level = level
         self.block_size = block_size
-        self._compressor = zstandard.ZstdCompressor(
-            level=level, write_checksum=True, write_content_size=True
-        )
+        self.pool = pool
+        self.ahead = ahead
         self.offset = 0  # compressed bytes produced so far
         self.raw = 0  # decompressed bytes (tar stream) so far
         self._sizes: list[tuple[int, int, int | None]] = []
         self.members = 0
 
-    def _frame(self, raw: bytes | bytearray | memoryview) -> bytes:
-        frame = self._compressor.compress(raw)
-        self._sizes.append((len(frame), len(raw), frame_checksum(frame)))
+    def _record(self, frame: bytes, raw_size: int) -> bytes:
+        self._sizes.append((len(frame), raw_size, frame_checksum(frame)))
         self.offset += len(frame)
-        self.raw += len(raw)
+        self.raw += raw_size
         return frame
+
+    def _frame(self, raw: bytes | bytearray | memoryview) -> bytes:
+        return self._record(compressor(self.level).compress(raw), len(raw))
+
+    def prepared(self, member: PreparedMember) -> Generator[bytes, None, MemberRecord]:
+        """Yield a prepared member's frame; return where it landed."""
+        start = self.offset
+        yield self._record(member.frame, member.raw_size)
+        self.members += 1
+        return MemberRecord(member.name, member.size, member.sha256, start, self.offset - start)
 
     def member(
         self,
@@ -104,9 +170,48 @@ class ArchiveWriter:
         """
         start = self.offset
         hasher = StreamHasher(sha256=True, md5=md5)
+        blocks = self._blocks(name, size, chunks, mtime, directory, hasher, on_chunk)
+        if self.pool is None:
+            for block in blocks:
+                yield self._frame(block)
+        else:
+            level = self.level
+            waiting: deque[tuple[Future[bytes], int]] = deque()
+            try:
+                for block in blocks:
+                    waiting.append((self.pool.submit(_compress, level, block), len(block)))
+                    while len(waiting) > self.ahead:
+                        future, raw_size = waiting.popleft()
+                        yield self._record(future.result(), raw_size)
+                while waiting:
+                    future, raw_size = waiting.popleft()
+                    yield self._record(future.result(), raw_size)
+            finally:
+                for future, _size in waiting:
+                    future.cancel()
+        self.members += 1
+        return MemberRecord(
+            name=name,
+            size=size,
+            sha256=hasher.sha256,
+            frame_offset=start,
+            frame_length=self.offset - start,
+            md5=hasher.md5 if md5 else None,
+        )
+
+    def _blocks(
+        self,
+        name: str,
+        size: int,
+        chunks: Iterable[bytes],
+        mtime: float,
+        directory: bool,
+        hasher: StreamHasher,
+        on_chunk: Callable[[bytes], None] | None,
+    ) -> Iterator[bytes]:
+        """The member's tar bytes cut into frame-sized blocks (the first holds the header)."""
         pending = bytearray(tar_header(name, size, mtime=mtime, directory=directory))
-        header_size = len(pending)
-        limit = header_size + self.block_size  # the first frame also holds the header
+        limit = len(pending) + self.block_size
         seen = 0
         for chunk in chunks:
             if not chunk:
@@ -123,30 +228,20 @@ class ArchiveWriter:
                 pending += view[:room]
                 view = view[room:]
                 if len(pending) >= limit:
-                    yield self._frame(pending)
+                    yield bytes(pending)
                     pending = bytearray()
                     limit = self.block_size
         if seen != size:
             raise ArchiveWriteError(f"{name}: got {seen} bytes, {size} announced")
         pending += padding(size)
         if pending:
-            yield self._frame(pending)
-        self.members += 1
-        return MemberRecord(
-            name=name,
-            size=size,
-            sha256=hasher.sha256,
-            frame_offset=start,
-            frame_length=self.offset - start,
-            md5=hasher.md5 if md5 else None,
-        )
+            yield bytes(pending)
 
     def finish(self, manifest: dict[str, Any], *, mtime: float = 0.0) -> Iterator[bytes]:
         """Yield the manifest.json member, the end-of-archive frame and the seek table."""
         body = json.dumps(manifest, ensure_ascii=False, separators=(",", ":")).encode()
-        yield self._frame(
-            tar_header(MANIFEST_MEMBER, len(body), mtime=mtime) + body + padding(len(body))
-        )
+        member = tar_header(MANIFEST_MEMBER, len(body), mtime=mtime) + body + padding(len(body))
+        yield self._frame(member)
         yield self._frame(END_OF_ARCHIVE)
         table = encode(entries_from_sizes(self._sizes), checksums=True)
         self.offset += len(table)
@@ -155,3 +250,7 @@ class ArchiveWriter:
     @property
     def frames(self) -> int:
         return len(self._sizes)
+
+
+def _compress(level: int, block: bytes) -> bytes:
+    return bytes(compressor(level).compress(block))

@@ -28,7 +28,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakeguard.archive.writer import ArchiveWriteError, ArchiveWriter
+from lakeguard.archive.writer import (
+    ArchiveWriteError,
+    ArchiveWriter,
+    PreparedMember,
+    prepare_member,
+)
 from lakeguard.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -100,9 +105,22 @@ class _NothingToWrite(Exception):
     """Every object of the batch vanished or failed: no archive."""
 
 
-def _fetch_small(store: Store, item: PackItem) -> tuple[ObjectInfo, bytes]:
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    info: ObjectInfo
+    data: bytes
+    member: PreparedMember | None  # None when the bytes read disagree with the size
+
+
+def _fetch_small(store: Store, item: PackItem, level: int) -> _Fetched:
+    """GET a small object, then hash and compress its member, on a fetch thread."""
     with store.get(item.key, version_id=item.version_id) as stream:
-        return stream.info, b"".join(stream)
+        info = stream.info
+        data = b"".join(stream)
+    if len(data) != info.size:
+        return _Fetched(info, data, None)
+    member = prepare_member(member_name(item.relative), data, level=level, mtime=_mtime(info))
+    return _Fetched(info, data, member)
 
 
 def _row(item: PackItem, info: ObjectInfo, archive: str, record: Any) -> ManifestRow:
@@ -236,16 +254,16 @@ class _Packer:
         self.archive_id = archive_id
         self.archive = ctx.repo.layout.archive(archive_id)
         self.items = items
-        self.writer = ArchiveWriter(level=ctx.level, block_size=ctx.block_size)
+        self.writer = ArchiveWriter(level=ctx.level, block_size=ctx.block_size, pool=ctx.fetch_pool)
         self.result = PackResult()
         self.current: PackItem | None = None
         self.mirror_puts: list[tuple[str, Future[Any]]] = []
         self.raised: BaseException | None = None  # what stopped chunks(), as raised there
 
-    def _window(self) -> Iterator[tuple[PackItem, Future[tuple[ObjectInfo, bytes]] | None]]:
+    def _window(self) -> Iterator[tuple[PackItem, Future[_Fetched] | None]]:
         """Items in order, small ones fetched ahead on the shared pool."""
         ctx = self.ctx
-        ahead: deque[tuple[PackItem, Future[tuple[ObjectInfo, bytes]] | None]] = deque()
+        ahead: deque[tuple[PackItem, Future[_Fetched] | None]] = deque()
         ahead_bytes = 0
         pending = iter(self.items)
         exhausted = False
@@ -259,7 +277,9 @@ class _Packer:
                         exhausted = True
                         break
                     if item.size <= ctx.block_size:
-                        fetch = ctx.fetch_pool.submit(_fetch_small, ctx.source_store, item)
+                        fetch = ctx.fetch_pool.submit(
+                            _fetch_small, ctx.source_store, item, ctx.level
+                        )
                         ahead.append((item, fetch))
                         ahead_bytes += item.size
                     else:
@@ -290,8 +310,7 @@ class _Packer:
                 raise Cancelled("backup stopped")
             try:
                 if future is not None:
-                    info, data = future.result()
-                    yield from self._small(item, info, data)
+                    yield from self._small(item, future.result())
                 else:
                     yield from self._large(item)
             except NotFoundError:
@@ -306,15 +325,14 @@ class _Packer:
             raise _NothingToWrite()
         yield from self.writer.finish(archive_manifest(ctx, self.archive_id, self.result.rows))
 
-    def _small(self, item: PackItem, info: ObjectInfo, data: bytes) -> Iterator[bytes]:
-        if len(data) != info.size:
+    def _small(self, item: PackItem, fetched: _Fetched) -> Iterator[bytes]:
+        info, data = fetched.info, fetched.data
+        if fetched.member is None:
             self.result.failures.append(
                 (item.relative, f"read {len(data)} bytes of {info.size} (object changed?)")
             )
             return
-        record = yield from self.writer.member(
-            member_name(item.relative), len(data), (data,), mtime=_mtime(info)
-        )
+        record = yield from self.writer.prepared(fetched.member)
         self.result.rows.append(_row(item, info, self.archive, record))
         for mirror in self.ctx.mirrors:
             pool = self.ctx.mirror_pool

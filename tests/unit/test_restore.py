@@ -187,3 +187,16 @@ def test_large_object_streams_and_a_damaged_one_never_lands(tmp_path: Path) -> N
     out = MemoryStore.named("out")
     assert out.get_bytes("r/good.bin") == good
     assert [info.key for info in out.list("r/")] == ["r/good.bin"]
+
+
+def test_adjacent_small_members_share_one_get(tmp_path: Path) -> None:
+    repo, data, _ = _setup(tmp_path)
+    counting = CountingStore(repo.store)
+    counted = Repository(counting, repo.location, repo.config, repo.layout)
+    MemoryStore.named("out").create()
+    result = _restore(counted, tmp_path)
+    assert result.restored == len(data) and not result.failed
+    archive_gets = [r for r in counting.ranges if r[0].startswith(repo.key("archives/"))]
+    assert 0 < len(archive_gets) <= len(data) // 4
+    stored = sum(p.stat().st_size for p in (tmp_path / "repo" / "archives").rglob("*.tar.zst"))
+    assert counting.read_under(repo.key("archives/")) < stored  # frames only, never a seek table

@@ -16,7 +16,7 @@ from typing import Any
 
 from lakeguard.archive.seektable import FOOTER_SIZE, SeekTable, SeekTableError, decode, parse_footer
 from lakeguard.errors import NotFoundError, OperationalError
-from lakeguard.storage.base import Store
+from lakeguard.storage.base import ObjectStream, Store
 
 TAIL_GUESS = 64 * 1024  # one GET fetches tables of up to ~5,000 frames
 BLOCK = 512
@@ -215,6 +215,13 @@ class ArchiveReader:
         if not isinstance(doc, dict) or not isinstance(doc.get("objects"), list):
             raise ArchiveDamaged(f"archive {self.name}: manifest.json has no objects list")
         return doc
+
+    def open_range(self, offset: int, length: int) -> ObjectStream:
+        """A ranged read of raw (compressed) bytes, e.g. several adjacent members' frames."""
+        try:
+            return self.store.get(self.key, offset=offset, length=length)
+        except NotFoundError:
+            raise ArchiveDamaged(f"archive {self.name} is missing") from None
 
     def open_member(self, frame_offset: int, frame_length: int) -> Member:
         """One ranged GET of a member's frames, decompressed and parsed as it streams."""

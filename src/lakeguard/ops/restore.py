@@ -2,7 +2,8 @@
 
     header = repo.snapshot("latest" | id)
     rows   = manifest rows (streamed) matching --include/--exclude
-    for each row, on a bounded pool:
+    rows grouped: adjacent small members of one archive share one GET
+    for each group, on a bounded pool:
         one ranged GET of archive[frame_offset : frame_offset + frame_length]
           -> zstd (frame checksums) -> tar header (member name checked)
           -> data -> SHA-256 and size on the way -> target.put(streaming)
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakeguard.archive.reader import ArchiveDamaged, ArchiveReader
+from lakeguard.archive.reader import ArchiveDamaged, ArchiveReader, Member, open_member_stream
 from lakeguard.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -50,6 +51,9 @@ SMALL_OBJECT = 8 * 1024 * 1024
 # Large objects stream through multipart uploads that buffer a few parts each;
 # two at a time keep memory bounded whatever the concurrency.
 _LARGE_SLOTS = threading.BoundedSemaphore(2)
+# Adjacent small members of one archive are fetched together, up to this much.
+GROUP_BYTES = 1024 * 1024
+GROUP_ROWS = 64
 
 
 class DataMismatch(OperationalError):
@@ -108,7 +112,13 @@ def _check(row: ManifestRow, size: int, sha256: str) -> None:
 def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Location) -> int:
     """Restore one object with one ranged GET; returns its size. Raises on any mismatch."""
     reader = ArchiveReader(repo.store, repo.key(row.archive), name=row.archive)
-    member = reader.open_member(row.frame_offset, row.frame_length)
+    return write_member(
+        row, reader.open_member(row.frame_offset, row.frame_length), target, location
+    )
+
+
+def write_member(row: ManifestRow, member: Member, target: Store, location: Location) -> int:
+    """Check a member against its row and write it to the target; returns its size."""
     if member.name != row.member.rstrip("/"):
         raise ArchiveDamaged(
             f"archive {row.archive} at {row.frame_offset} holds {member.name!r}, not {row.member!r}"
@@ -164,8 +174,12 @@ def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Loc
 
 
 def _run_one(repo: Repository, row: ManifestRow, target: Store, location: Location) -> _Done:
+    return _done_for(row, lambda: restore_row(repo, row, target, location))
+
+
+def _done_for(row: ManifestRow, run: Callable[[], int]) -> _Done:
     try:
-        size = restore_row(repo, row, target, location)
+        size = run()
     except (ArchiveDamaged, DataMismatch) as exc:
         return _Done(row.key, row.size, exc.message, damaged=True, exception=exc)
     except LakeguardError as exc:
@@ -173,6 +187,77 @@ def _run_one(repo: Repository, row: ManifestRow, target: Store, location: Locati
     except Exception as exc:  # an unexpected library error: report it against the key
         return _Done(row.key, row.size, f"{type(exc).__name__}: {exc}", exception=exc)
     return _Done(row.key, size)
+
+
+def _run_group(
+    repo: Repository, rows: Sequence[ManifestRow], target: Store, location: Location
+) -> list[_Done]:
+    """Restore adjacent members of one archive from one ranged GET of all their frames."""
+    if len(rows) == 1:
+        return [_run_one(repo, rows[0], target, location)]
+    first, last = rows[0], rows[-1]
+    start = first.frame_offset
+    length = last.frame_offset + last.frame_length - start
+    reader = ArchiveReader(repo.store, repo.key(first.archive), name=first.archive)
+    try:
+        with reader.open_range(start, length) as stream:
+            blob = b"".join(stream)
+        if len(blob) != length:
+            raise ArchiveDamaged(
+                f"archive {first.archive}: got {len(blob)} of {length} bytes at {start}"
+            )
+    except Exception as exc:
+        error: BaseException = exc
+        failure = _done_for(first, lambda: _raise(error))
+        return [
+            _Done(row.key, row.size, failure.error, failure.damaged, failure.exception)
+            for row in rows
+        ]
+    done = []
+    for row in rows:
+        begin = row.frame_offset - start
+        frames = blob[begin : begin + row.frame_length]
+        where = f"archive {row.archive} at {row.frame_offset}"
+        done.append(
+            _done_for(
+                row,
+                lambda row=row, frames=frames, where=where: write_member(  # type: ignore[misc]
+                    row, open_member_stream([frames], where=where), target, location
+                ),
+            )
+        )
+    return done
+
+
+def _raise(exc: BaseException) -> int:
+    raise exc
+
+
+def _groups(rows: Iterable[ManifestRow]) -> Iterator[list[ManifestRow]]:
+    """Rows in runs of adjacent small members of one archive (key order keeps them adjacent)."""
+    group: list[ManifestRow] = []
+    span = 0
+    for row in rows:
+        small = row.size <= SMALL_OBJECT and row.frame_length <= GROUP_BYTES
+        if group:
+            last = group[-1]
+            adjacent = (
+                small
+                and row.archive == last.archive
+                and row.frame_offset == last.frame_offset + last.frame_length
+                and span + row.frame_length <= GROUP_BYTES
+                and len(group) < GROUP_ROWS
+            )
+            if not adjacent:
+                yield group
+                group, span = [], 0
+        group.append(row)
+        span += row.frame_length
+        if not small:
+            yield group
+            group, span = [], 0
+    if group:
+        yield group
 
 
 def _select(path: Path, key_filter: KeyFilter) -> Iterator[ManifestRow]:
@@ -257,18 +342,20 @@ def _restore_rows(
             raise exc
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix="lakeguard-restore") as pool:
-        pending: set[Future[_Done]] = set()
+        pending: set[Future[list[_Done]]] = set()
         try:
-            for row in rows:
-                result.planned += 1
-                result.planned_bytes += row.size
+            for group in _groups(rows):
+                result.planned += len(group)
+                result.planned_bytes += sum(row.size for row in group)
                 if len(pending) >= 2 * concurrency:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        record(future.result())
-                pending.add(pool.submit(_run_one, repo, row, target, location))
+                        for item in future.result():
+                            record(item)
+                pending.add(pool.submit(_run_group, repo, group, target, location))
             for future in pending:
-                record(future.result())
+                for item in future.result():
+                    record(item)
         except BaseException:
             for future in pending:
                 future.cancel()

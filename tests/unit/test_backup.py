@@ -213,9 +213,7 @@ def test_crashed_run_is_finished_without_rereading_what_landed(tmp_path: Path) -
             archives_done.append(key)
         return len(archives_done) > 2 and "/archives/" in "/" + key
 
-    crashing = FailingStore(
-        repo.store, fail_put=crash_after_two_archives, make_error=Crash
-    )
+    crashing = FailingStore(repo.store, fail_put=crash_after_two_archives, make_error=Crash)
     crashing_repo = Repository(crashing, repo.location, repo.config, repo.layout)
     with pytest.raises(Crash):
         _backup(crashing_repo, tmp_path, archive_size=64 * 1024, workers=1)
@@ -252,3 +250,28 @@ def test_tags_and_same_second_runs_order(tmp_path: Path) -> None:
     assert repo.snapshot(first.snapshot_id).tags == ["nightly", "prod"]
     assert repo.snapshot("latest").id == second.snapshot_id
     assert repo.snapshot(second.snapshot_id[17:21]).id == second.snapshot_id
+
+
+def test_spooled_rows_come_back_sorted_after_compaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakeguard.repository import spool as spool_mod
+    from lakeguard.repository.manifest import ManifestRow
+
+    monkeypatch.setattr(spool_mod, "MAX_RUNS", 4)
+    monkeypatch.setattr(spool_mod, "_MERGE_AT_ONCE", 3)
+    spool = spool_mod.RowSpool(tmp_path / "spool")
+
+    def row(key: str) -> ManifestRow:
+        return ManifestRow(key, 1, "0" * 64, "archives/a.tar.zst", key, 0, 1)
+
+    keys = [f"k{i:04d}" for i in range(200)]
+    for start in range(20):  # 20 sorted runs, interleaved
+        spool.add_run([row(key) for key in keys[start::20]])
+    streamed = spool.open_run()
+    streamed.write(row("a-first"))
+    streamed.write(row("z-last"))
+    streamed.close()
+    merged = [r.key for r in spool.merged()]
+    assert merged == ["a-first", *keys, "z-last"]
+    assert len(list((tmp_path / "spool").glob("*.parquet"))) <= 5

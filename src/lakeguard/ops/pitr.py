@@ -294,6 +294,7 @@ class PitrResult:
             "applied": {action: applied.get(action, 0) for action in ACTIONS},
             "failed": self.outcome.failed_json(),
             "verified": {"ok": self.outcome.verified_ok, "failed": self.outcome.verified_failed},
+            "failed_total": self.outcome.failed.count,  # "failed" keeps the first 1,000
             "location": self.location,
             "to": self.to,
             "keys": self.plan.keys,

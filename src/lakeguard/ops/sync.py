@@ -479,6 +479,7 @@ class SyncResult:
             "applied": {"copy": applied.get(COPY, 0), "delete": applied.get(DELETE, 0)},
             "failed": self.outcome.failed_json(),
             "verified": {"ok": self.outcome.verified_ok, "failed": self.outcome.verified_failed},
+            "failed_total": self.outcome.failed.count,  # "failed" keeps the first 1,000
             "dry_run": self.dry_run,
             "source": self.source,
             "destination": self.destination,

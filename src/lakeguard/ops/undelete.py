@@ -127,6 +127,7 @@ class UndeleteResult:
             "applied": {"undelete": self.outcome.applied.get(UNDELETE, 0)},
             "failed": self.outcome.failed_json(),
             "verified": {"ok": self.outcome.verified_ok, "failed": self.outcome.verified_failed},
+            "failed_total": self.outcome.failed.count,  # "failed" keeps the first 1,000
             "location": self.location,
             "already_done": self.outcome.already,
             "first_keys": self.plan.first[UNDELETE],

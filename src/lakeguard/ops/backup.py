@@ -247,12 +247,6 @@ def backup(
     source = SourceRef.of(location)
     snapshot_id = new_snapshot_id(started)
     result = BackupResult(snapshot_id=snapshot_id, source=source.url)
-    history = repo.snapshots(source=source.url)
-    parent = history[-1] if history else None
-    result.parent = parent.id if parent else None
-    cache = (cache_dir or default_cache_dir(repo)) / "manifests"
-    # Fetch the parent's manifest before the run is recorded: a damaged one stops here.
-    parent_rows = _parent_rows(repo, parent, cache)
     run_doc = {
         "kind": "lakeguard-run",
         "format": FORMAT_VERSION,
@@ -261,11 +255,19 @@ def backup(
         "started": iso(started),
         "hostname": socket.gethostname(),
     }
+    # The run is recorded before the snapshot list is read: a prune that does not
+    # see this record also saw every header this run can pick as its parent
+    # (docs/format.md, "Forget and prune").
     repo.write(
         repo.layout.run(snapshot_id),
         (json.dumps(run_doc, indent=2) + "\n").encode(),
         content_type="application/json",
     )
+    history = repo.snapshots(source=source.url)
+    parent = history[-1] if history else None
+    result.parent = parent.id if parent else None
+    cache = (cache_dir or default_cache_dir(repo)) / "manifests"
+    parent_rows = _parent_rows(repo, parent, cache)
     orphans = find_orphans(repo, source.url, exclude=snapshot_id)
     index = ReuseIndex(heapq.merge(parent_rows, orphans.rows, key=lambda row: row.key))
     workers = workers or max(2, os.cpu_count() or 2)

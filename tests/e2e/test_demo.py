@@ -72,5 +72,20 @@ def test_demo_finds_exactly_the_damage_it_caused(tmp_path: Path) -> None:
         "extra": 0,
         "errors": 0,
     }
+    # The backup taken before the incident restores the lake as it was.
+    backed_up = report["backup"]
+    assert backed_up["objects"] == report["lake"]["objects"]
+    assert backed_up["bytes"] == report["lake"]["bytes"]
+    whole = report["restore"]
+    assert whole["restored"] == whole["verified"] == report["lake"]["objects"]
+    assert whole["failed"] == []
+    restored_dir = tmp_path / "work" / "restored"
+    overwritten = restored_dir / incident["overwritten"][0].split("fact_table/", 1)[1]
+    # The incident overwrote it with random bytes; the restored one is Parquet again.
+    import pyarrow.parquet as pq
+
+    assert pq.read_metadata(overwritten).num_rows > 0
+    one = report["restore_one"]
+    assert (one["restored"], one["verified"], one["failed"]) == (1, 1, [])
     # The demo started its own sandbox, so it leaves none running.
     assert sandbox.status(box_dir) is None

@@ -45,6 +45,12 @@ def register(app: typer.Typer) -> None:
         echo()
         echo(f"Lake: {lake.objects} objects in {lake.partitions} partitions, {lake.bytes:,} bytes")
         echo(f"Inventory: {report.inventory.objects} objects -> {report.inventory.path}")
+        if report.backup:
+            b = report.backup
+            echo(
+                f"Backup: snapshot {b.snapshot_id} in {report.repository}: {b.objects} objects, "
+                f"{b.bytes:,} bytes stored as {b.stored_bytes:,} in {b.archives_written} archives"
+            )
         incident = report.incident
         echo(
             f"Incident: {len(incident.overwritten)} overwritten, "
@@ -62,6 +68,21 @@ def register(app: typer.Typer) -> None:
                 ("pitr --delete-newer", report.pitr.lines()),
                 ("verify --deep, after the restore", report.verify_after.lines()),
             ]
+        for title, result in (
+            ("restore latest (the backup from before the incident)", report.restore),
+            ("restore latest --include ONE_FILE", report.restore_one),
+        ):
+            if result is not None:
+                sections.append(
+                    (
+                        title,
+                        [
+                            f"restored {result.restored} objects ({result.bytes:,} bytes) "
+                            f"into {result.target}, SHA-256 verified: {result.verified}, "
+                            f"failed: {len(result.failed)}"
+                        ],
+                    )
+                )
         for title, lines in sections:
             echo()
             echo(f"== {title}")

@@ -4,7 +4,8 @@
     -> incident (overwrites, a deleted partition, junk keys)
     -> history (when?) -> verify (what?) -> gaps (which partitions?)
     -> pitr --dry-run at history's last_good (the plan) -> pitr --delete-newer (apply)
-    -> verify against the inventory taken before the incident (proof) -> report
+    -> verify against the inventory taken before the incident (proof)
+    -> restore from the backup taken before the incident (whole, then one file) -> report
 
 Each step is the library operation the matching command runs; the demo only
 strings them together and collects what they found.
@@ -22,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from lakeguard.location import parse_location
+from lakeguard.ops.backup import BackupResult, backup
 from lakeguard.ops.gaps import GapsResult, find_gaps
 from lakeguard.ops.history import HistoryResult, history
 from lakeguard.ops.inventory import InventoryResult, take_inventory
 from lakeguard.ops.lake import Incident, LakeSpec, LakeWritten, simulate_incident, write_lake
 from lakeguard.ops.pitr import PitrResult, pitr
+from lakeguard.ops.restore import RestoreResult, restore
 from lakeguard.ops.verify import VerifyResult, verify
+from lakeguard.repository.repo import init_repository
 from lakeguard.storage import StoreSettings, open_store
 from lakeguard.timeparse import iso
 
@@ -45,6 +49,10 @@ class DemoReport:
     pitr_plan: PitrResult | None = None  # the dry run at the last good time
     pitr: PitrResult | None = None
     verify_after: VerifyResult | None = None
+    backup: BackupResult | None = None  # taken before the incident
+    repository: str = ""
+    restore: RestoreResult | None = None  # the whole snapshot, into a directory
+    restore_one: RestoreResult | None = None  # one file
     steps: list[tuple[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +72,10 @@ class DemoReport:
             "pitr_dry_run": self.pitr_plan.to_json() if self.pitr_plan else None,
             "pitr": self.pitr.to_json() if self.pitr else None,
             "verify_after": self.verify_after.to_json() if self.verify_after else None,
+            "repository": self.repository,
+            "backup": self.backup.to_json() if self.backup else None,
+            "restore": self.restore.to_json() if self.restore else None,
+            "restore_one": self.restore_one.to_json() if self.restore_one else None,
             "steps": [{"step": name, "seconds": round(s, 3)} for name, s in self.steps],
         }
 
@@ -125,6 +137,13 @@ def _run(box: Any, work_dir: Path | None, say: Callable[[str], None]) -> DemoRep
     inventory = take_inventory(store, location, output=inventory_path)
     step("inventory")
 
+    repo_location = parse_location(f"s3://{bucket}-backup/repo")
+    say(f"backing the lake up into the repository {repo_location}")
+    repo_store = open_store(repo_location, settings)
+    repo = init_repository(repo_store, repo_location).repository
+    backed_up = backup(store, location, repo, tags=["demo"], cache_dir=directory / "cache")
+    step("backup")
+
     # SeaweedFS keeps LastModified to the second: keep the incident apart from the lake.
     time.sleep(2.1)
     say("simulating an incident: overwrites, a deleted partition, junk keys")
@@ -155,6 +174,8 @@ def _run(box: Any, work_dir: Path | None, say: Callable[[str], None]) -> DemoRep
         history=found_history,
         verify=found_verify,
         gaps=found_gaps,
+        backup=backed_up,
+        repository=str(repo_location),
         steps=steps,
     )
     if not found_history.damage_windows:
@@ -169,4 +190,24 @@ def _run(box: Any, work_dir: Path | None, say: Callable[[str], None]) -> DemoRep
     say("verify: compare with the inventory taken before the incident")
     report.verify_after = verify(store, location, against=inventory_path, deep=True)
     step("verify after")
+
+    restored_dir = directory / "restored"
+    say(f"restore: the whole backup, as it was before the incident -> {restored_dir}")
+    target_location = parse_location(str(restored_dir))
+    target = open_store(target_location, settings)
+    report.restore = restore(repo, "latest", target, target_location, cache_dir=directory / "cache")
+    step("restore")
+    one_dir = directory / "one-file"
+    one_key = f"dt={spec.first_day.isoformat()}/part-00000.parquet"
+    say(f"restore: one file ({one_key}) with one ranged read -> {one_dir}")
+    one_location = parse_location(str(one_dir))
+    report.restore_one = restore(
+        repo,
+        "latest",
+        open_store(one_location, settings),
+        one_location,
+        includes=[one_key],
+        cache_dir=directory / "cache",
+    )
+    step("restore one file")
     return report

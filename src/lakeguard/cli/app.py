@@ -26,6 +26,10 @@ COMMAND_MODULES = (
     "init",
     "backup",
     "restore",
+    "snapshots",
+    "query",
+    "check",
+    "forget",
 )
 
 

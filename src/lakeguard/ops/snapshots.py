@@ -1,0 +1,194 @@
+"""``snapshots``, ``ls`` and ``find``: what the repository holds, read from the local cache.
+
+    snapshots   headers (cache.py: one listing, a GET per header not seen before)
+    ls          one snapshot's manifest rows, filtered by a glob, streamed
+    find        every snapshot's manifest, filtered by a glob: which snapshots
+                and archives hold the matching keys
+
+Globs follow ``restore --include``: ``fnmatch`` over the whole key (``*``
+crosses ``/``), a glob ending in ``/`` selects a folder. ``find`` also
+matches the full source key (``events/`` + key), so a path copied from a
+Spark error finds its object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lakeguard.errors import UsageError
+from lakeguard.repository.cache import RepoCache
+from lakeguard.repository.manifest import COLUMNS, KeyFilter, ManifestRow, open_manifest
+from lakeguard.repository.repo import Repository
+from lakeguard.repository.snapshot import SnapshotHeader
+from lakeguard.timeparse import iso
+
+BATCH_ROWS = 16_384
+
+
+def source_url(text: str) -> str:
+    """A location as snapshot headers record it (``s3://lake/events`` -> ``s3://lake/events/``)."""
+    from lakeguard.location import parse_location
+    from lakeguard.repository.layout import SourceRef
+
+    return SourceRef.of(parse_location(text)).url
+
+
+def list_snapshots(
+    repo: Repository, *, source: str | None = None, cache_dir: Path | None = None
+) -> list[SnapshotHeader]:
+    """Complete snapshots, oldest first (only ``source``'s when given)."""
+    headers = RepoCache(repo, cache_dir).headers()
+    if source is not None:
+        headers = [header for header in headers if header.source == source]
+    return headers
+
+
+def _glob(text: str | None) -> KeyFilter:
+    if text is None:
+        return KeyFilter()
+    return KeyFilter.of([text])
+
+
+@dataclass(slots=True)
+class Listing:
+    """``ls``: one snapshot and the rows matching the glob (a one-shot iterator)."""
+
+    snapshot: SnapshotHeader
+    rows: Iterator[ManifestRow]
+
+
+def list_objects(
+    repo: Repository,
+    snapshot: str,
+    *,
+    glob: str | None = None,
+    cache_dir: Path | None = None,
+) -> Listing:
+    """The objects of one snapshot whose key matches ``glob`` (all without one), key order."""
+    key_filter = _glob(glob)
+    header = repo.snapshot(snapshot)
+    path = RepoCache(repo, cache_dir).manifest(header)
+    return Listing(header, _matching_rows(path, key_filter, prefix=""))
+
+
+def _matching_rows(path: Path, key_filter: KeyFilter, *, prefix: str) -> Iterator[ManifestRow]:
+    """Rows whose key (or ``prefix + key``) matches; keys are tested before rows are built."""
+    parquet = open_manifest(path)
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(COLUMNS)):
+        keys = batch.column(0).to_pylist()
+        chosen = [
+            index
+            for index, key in enumerate(keys)
+            if key_filter.selects_all
+            or key_filter.matches(key)
+            or (prefix and key_filter.matches(prefix + key))
+        ]
+        if not chosen:
+            continue
+        records = batch.take(chosen).to_pylist() if len(chosen) < len(keys) else batch.to_pylist()
+        for record in records:
+            yield ManifestRow.from_record(record)
+
+
+@dataclass(slots=True)
+class Found:
+    """One key held by one or more snapshots, all in the same archive member."""
+
+    key: str
+    size: int
+    sha256: str
+    archive: str
+    member: str
+    snapshots: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "source": self.source,
+            "size": self.size,
+            "sha256": self.sha256,
+            "archive": self.archive,
+            "member": self.member,
+            "snapshots": list(self.snapshots),
+        }
+
+
+@dataclass(slots=True)
+class FindResult:
+    glob: str
+    snapshots_searched: int = 0
+    found: list[Found] = field(default_factory=list)
+
+    @property
+    def snapshot_ids(self) -> list[str]:
+        return sorted({sid for item in self.found for sid in item.snapshots})
+
+    @property
+    def archives(self) -> list[str]:
+        return sorted({item.archive for item in self.found})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "glob": self.glob,
+            "snapshots_searched": self.snapshots_searched,
+            "matches": [item.to_json() for item in self.found],
+            "snapshots": self.snapshot_ids,
+            "archives": self.archives,
+        }
+
+
+def find(
+    repo: Repository,
+    glob: str,
+    *,
+    source: str | None = None,
+    cache_dir: Path | None = None,
+    limit: int = 100_000,
+) -> FindResult:
+    """Which snapshots and archives hold keys matching ``glob``.
+
+    Matches are grouped by (source, key, archive member): a key unchanged over
+    many snapshots is one entry listing them all, oldest first. At most
+    ``limit`` entries are kept (UsageError beyond: narrow the glob).
+    """
+    if not glob.strip():
+        raise UsageError("empty glob: give a pattern such as 'dt=2026-02-11/*'")
+    key_filter = KeyFilter.of([glob])
+    cache = RepoCache(repo, cache_dir)
+    headers = cache.headers()
+    if source is not None:
+        headers = [header for header in headers if header.source == source]
+    result = FindResult(glob=glob, snapshots_searched=len(headers))
+    grouped: dict[tuple[str, str, str, int], Found] = {}
+    for header in headers:
+        path = cache.manifest(header)
+        for row in _matching_rows(path, key_filter, prefix=header.source_prefix):
+            ident = (header.source, row.key, row.archive, row.frame_offset)
+            entry = grouped.get(ident)
+            if entry is None:
+                if len(grouped) >= limit:
+                    raise UsageError(f"more than {limit:,} matches for {glob!r}: narrow the glob")
+                entry = Found(
+                    row.key, row.size, row.sha256, row.archive, row.member, [], header.source
+                )
+                grouped[ident] = entry
+            entry.snapshots.append(header.id)
+    result.found = sorted(grouped.values(), key=lambda item: (item.key, item.source, item.archive))
+    return result
+
+
+def row_json(row: ManifestRow) -> dict[str, Any]:
+    """An ``ls --json`` entry."""
+    return {
+        "key": row.key,
+        "size": row.size,
+        "sha256": row.sha256,
+        "etag": row.etag,
+        "version_id": row.version_id,
+        "last_modified": iso(row.last_modified),
+        "archive": row.archive,
+    }

@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from lakeguard.errors import UsageError
+from lakeguard.repository.cache import RepoCache
 from lakeguard.repository.removal import Remover
 from lakeguard.repository.repo import Repository
 from lakeguard.repository.retention import RetentionPolicy, apply_policy
@@ -107,6 +109,7 @@ def forget(
     source: str | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
+    cache_dir: Path | None = None,
 ) -> ForgetResult:
     """Remove the snapshots ``policy`` does not keep (or those named by ``snapshot_ids``).
 
@@ -122,7 +125,9 @@ def forget(
             "no policy: give --keep-last/--keep-daily/... N, --keep-within D, --keep-tag T, "
             "or the ids of the snapshots to forget"
         )
-    headers = repo.snapshots(source=source)
+    headers = RepoCache(repo, cache_dir).headers()  # headers never change: cached copies serve
+    if source is not None:
+        headers = [header for header in headers if header.source == source]
     if source is not None and not headers:
         raise UsageError(f"no snapshot of {source} in this repository (see 'lakeguard snapshots')")
     groups = _by_ids(headers, snapshot_ids) if snapshot_ids else _by_policy(headers, policy, now)

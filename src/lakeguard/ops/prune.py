@@ -190,7 +190,10 @@ class _Pruner:
     def read(self, cache: RepoCache) -> None:
         headers = cache.headers()
         self.snapshot_ids = {header.id for header in headers}
-        self.referenced = _referenced(cache.manifest(header) for header in headers)
+        # Each manifest's SHA-256 is checked even when cached: a wrong reference
+        # list here would delete data a snapshot needs.
+        manifests = cache.manifests_dir
+        self.referenced = _referenced(self.repo.fetch_manifest(h, manifests) for h in headers)
         self.classify_runs(_run_ids(self.repo))
         for entry in list_catalog(self.repo):  # catalog before archives: see _decide
             self.catalog.setdefault(entry.archive_id, []).append(entry)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeguard.errors import AccessDeniedError, UsageError
+from lakeguard.errors import AccessDeniedError, OperationalError, UsageError
 from lakeguard.location import Location, parse_location
 from lakeguard.ops.backup import backup
 from lakeguard.ops.check import check
@@ -287,3 +287,24 @@ def test_a_refused_delete_is_reported_not_raised(tmp_path: Path, cache: Path) ->
 def test_prune_refuses_a_negative_grace(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="grace"):
         prune(local_repo(tmp_path), grace=timedelta(hours=-1))
+
+
+def test_prune_trusts_no_damaged_manifest(tmp_path: Path, cache: Path) -> None:
+    repo = local_repo(tmp_path)
+    lake = Lake()
+    lake.write("a.csv", b"old" * 100)
+    old = lake.backup(repo, cache, T0)
+    lake.write("a.csv", b"new" * 100)
+    new = lake.backup(repo, cache, T0 + timedelta(days=1))
+    forget(repo, snapshot_ids=[old])
+    # a cached copy damaged in place (same size) is not believed: the repository's is read
+    cached = cache / "manifests" / f"{new}.parquet"
+    cached.write_bytes(b"\0" * cached.stat().st_size)
+    assert prune(repo, cache_dir=cache, dry_run=True).referenced_archives == 1
+    # a damaged manifest in the repository stops prune before it deletes anything
+    manifest = tmp_path / "repo" / "manifests" / f"{new}.parquet"
+    manifest.write_bytes(manifest.read_bytes()[:-1] + b"x")
+    cached.unlink()
+    with pytest.raises(OperationalError, match="damaged"):
+        prune(repo, cache_dir=cache)
+    assert len(files(tmp_path, "archives")) == 2

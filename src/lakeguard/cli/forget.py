@@ -23,7 +23,7 @@ GraceOption = Annotated[
         "--grace",
         metavar="D",
         help="A backup without a snapshot header younger than this is taken as running "
-        "(its source's unreferenced archives are kept); older, as crashed. Default 24h.",
+        "(its source's unreferenced archives are kept); older, as crashed.",
     ),
 ]
 

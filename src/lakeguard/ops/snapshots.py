@@ -177,7 +177,8 @@ def find(
                 )
                 grouped[ident] = entry
             entry.snapshots.append(header.id)
-    result.found = sorted(grouped.values(), key=lambda item: (item.key, item.source, item.archive))
+    # Stable: entries of one key stay in the order of their first snapshot (oldest first).
+    result.found = sorted(grouped.values(), key=lambda item: (item.key, item.source))
     return result
 
 

@@ -238,6 +238,22 @@ class StoreSuite:
             assert dict(store.head("dst2").metadata or {}) == {"owner": "team-b"}
         assert store.get_bytes("src") == b"payload"
 
+    def test_copy_with_what_a_listing_says_of_the_source(
+        self, store: Store, other_store: Store
+    ) -> None:
+        store.put("src", b"listed", content_type="text/csv", metadata={"owner": "team-a"})
+        result = store.copy("src", "dst", src_info=next(iter(store.list("src"))))
+        assert (result.etag, result.size) == (md5(b"listed"), 6)
+        assert store.get_bytes("dst") == b"listed"
+        if self.keeps_attributes:
+            info = store.head("dst")
+            assert info.content_type == "text/csv"
+            assert dict(info.metadata or {}) == {"owner": "team-a"}
+        other_store.put("there", b"cross")
+        listed = next(iter(other_store.list("there")))
+        store.copy_from(other_store, "there", "here", src_info=listed)
+        assert store.get_bytes("here") == b"cross"
+
     def test_copy_onto_itself_keeps_bytes(self, store: Store) -> None:
         store.put("same", b"payload", metadata={"a": "1"})
         store.copy("same", "same", metadata={"a": "2"})

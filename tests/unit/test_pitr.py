@@ -13,7 +13,7 @@ from lakeguard.errors import StoreError, UsageError
 from lakeguard.location import Location, parse_location
 from lakeguard.ops.pitr import apply_in_place, pitr
 from lakeguard.ops.pitr_plan import read_plan
-from lakeguard.storage.base import PutResult, Store
+from lakeguard.storage.base import ObjectInfo, PutResult, Store
 from lakeguard.storage.local import LocalStore
 from lakeguard.storage.memory import MemoryStore
 from lakeguard.storage.wrappers import StoreWrapper
@@ -225,6 +225,7 @@ class _Poisoned(StoreWrapper):
         *,
         src_version_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
         if "part-1" in dst_key:
             raise StoreError(f"copy refused for {dst_key}", op="copy", key=dst_key)

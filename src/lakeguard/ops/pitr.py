@@ -187,6 +187,7 @@ class _InPlace:
                     size=action.size,
                     src_version_id=action.version_id,
                     etag=action.etag,
+                    storage_class=action.storage_class,
                 )
             )
             if not copied.ok:

@@ -87,9 +87,10 @@ class Action:
     """One change at one key.
 
     ``key`` is the key acted on (in the destination), ``source`` the key read
-    from (the same key in place). ``version_id``/``size``/``etag`` describe the
-    version to restore (copy, undelete); ``delete_markers`` are the markers an
-    undelete removes, newest first. ``before`` is None when nothing was there.
+    from (the same key in place). ``version_id``/``size``/``etag`` (and
+    ``storage_class``, None when unknown) describe the version to restore (copy,
+    undelete); ``delete_markers`` are the markers an undelete removes, newest
+    first. ``before`` is None when nothing was there.
     """
 
     action: str
@@ -100,6 +101,7 @@ class Action:
     etag: str | None = None
     delete_markers: tuple[str, ...] = ()
     before: Before | None = None
+    storage_class: str | None = None  # lets a server-side copy skip its HEAD
 
     @property
     def source_key(self) -> str:
@@ -115,6 +117,7 @@ class Action:
             "etag": self.etag,
             "delete_markers": list(self.delete_markers),
             "before": self.before.to_json() if self.before is not None else None,
+            "storage_class": self.storage_class,
         }
 
     @classmethod
@@ -129,6 +132,7 @@ class Action:
             version_id=row.get("version_id"),
             size=int(row.get("size") or 0),
             etag=row.get("etag"),
+            storage_class=row.get("storage_class"),
             delete_markers=tuple(row.get("delete_markers") or ()),
             before=Before(
                 version_id=before.get("version_id"),
@@ -310,6 +314,7 @@ class KeyState:
             etag=target.etag,
             delete_markers=tuple(self.markers) if kind == UNDELETE else (),
             before=_before_of(current),
+            storage_class=target.storage_class,
         )
 
 

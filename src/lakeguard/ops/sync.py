@@ -149,6 +149,7 @@ def _row_schema() -> pa.Schema:
             pa.field("version_id", pa.string()),
             pa.field("is_delete_marker", pa.bool_()),
             pa.field("checksum_sha256", pa.string()),
+            pa.field("storage_class", pa.string()),
         ]
     )
 
@@ -176,6 +177,7 @@ def write_rows(path: Path, rows: Iterable[ObjectInfo]) -> int:
             columns["version_id"].append(info.version_id)
             columns["is_delete_marker"].append(info.is_delete_marker)
             columns["checksum_sha256"].append(info.checksum_sha256)
+            columns["storage_class"].append(info.storage_class)
             written += 1
             if len(columns["key"]) >= ROWS_PER_BATCH:
                 flush(writer)
@@ -196,6 +198,7 @@ def _side_sql(path: Path, prefix: str, columns: set[str], *, source: bool) -> st
     marker = "coalesce(is_delete_marker, false)" if "is_delete_marker" in columns else "false"
     sha = "lower(checksum_sha256)" if "checksum_sha256" in columns else "NULL::VARCHAR"
     version = "version_id" if "version_id" in columns else "NULL::VARCHAR"
+    sclass = "storage_class" if "storage_class" in columns else "NULL::VARCHAR"
     where = f"starts_with(key, {_text(prefix)}) AND {latest}"
     if source:
         present = f"NOT {marker}"
@@ -204,7 +207,8 @@ def _side_sql(path: Path, prefix: str, columns: set[str], *, source: bool) -> st
         present = "true"
     return (
         f"SELECT {rel} AS rel, key, size::BIGINT AS size, lower(trim(etag, '\"')) AS etag,"
-        f" {version}::VARCHAR AS version_id, {sha}::VARCHAR AS sha, {present} AS present"
+        f" {version}::VARCHAR AS version_id, {sha}::VARCHAR AS sha, {present} AS present,"
+        f" {sclass}::VARCHAR AS sclass"
         f" FROM read_parquet({_text(str(path))}) WHERE {where}"
     )
 
@@ -220,7 +224,7 @@ _COMPARABLE = """(s.etag IS NOT NULL AND d.etag IS NOT NULL AND (
 _DIFF = """
 CREATE TEMP TABLE diff AS
 SELECT s.key AS skey, s.size AS ssize, s.etag AS setag, s.version_id AS sversion,
-       d.key AS dkey, d.size AS dsize, d.etag AS detag,
+       d.key AS dkey, d.size AS dsize, d.etag AS detag, s.sclass AS sclass,
   CASE
     WHEN s.rel IS NULL THEN 'extra'
     WHEN NOT s.present THEN (CASE WHEN d.rel IS NULL THEN 'same' ELSE 'absent' END)
@@ -247,6 +251,7 @@ class _Row:
     dkey: str | None
     dsize: int | None
     detag: str | None
+    sclass: str | None
 
 
 def sha256_of(store: Store, key: str, version_id: str | None = None) -> str:
@@ -317,7 +322,7 @@ def diff(
         if delete_absent:
             wanted.append("absent")
         rows = con.sql(
-            "SELECT status, skey, ssize, setag, sversion, dkey, dsize, detag FROM diff"
+            "SELECT status, skey, ssize, setag, sversion, dkey, dsize, detag, sclass FROM diff"
             f" WHERE status IN ({', '.join(_text(w) for w in wanted)})"
             " ORDER BY coalesce(dkey, skey)"  # a plan file in key order reads better
         )
@@ -326,7 +331,7 @@ def diff(
 
         def stream() -> Iterator[_Row]:
             for batch in reader:
-                columns = [batch.column(i).to_pylist() for i in range(8)]
+                columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
                 for values in zip(*columns, strict=True):
                     yield _Row(*values)
 
@@ -364,6 +369,7 @@ def _action(row: _Row, src_location: Location, dst_location: Location) -> Action
         size=int(row.ssize or 0),
         etag=row.setag,
         before=before,
+        storage_class=row.sclass,
     )
 
 
@@ -411,7 +417,14 @@ def apply_transfer(
             outcome.verified_failed += 1
 
     items = (
-        CopyItem(a.source_key, a.key, size=a.size, src_version_id=a.version_id, etag=a.etag)
+        CopyItem(
+            a.source_key,
+            a.key,
+            size=a.size,
+            src_version_id=a.version_id,
+            etag=a.etag,
+            storage_class=a.storage_class,
+        )
         for a in read_plan(plan_path, only=[COPY])
     )
     copy_objects(

@@ -21,6 +21,8 @@ Contract (every store, including the in-memory one, passes the shared suite in
 - ``copy`` is server-side (``capabilities.server_side_copy``) and can copy a
   given version; ``copy_from`` copies from another store when both live on one
   endpoint, else raises ``UnsupportedError`` (the transfer engine then streams).
+  Both take ``src_info``, what the caller already knows of the source version
+  (from a listing): a store may then skip its own look-up of the source.
 - ``delete`` without a version id on a versioned store places a delete marker;
   with one it removes that version (or marker) for good.
 """
@@ -181,11 +183,17 @@ class Store(Protocol):
         *,
         src_version_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
         """Server-side copy within this store (a new version on top when versioned).
 
         Content type, user metadata and storage class come along unless
         ``metadata`` replaces the user metadata.
+
+        ``src_info``: what the caller already knows of the source version (a
+        listed ``ObjectInfo`` of ``src_key``, of ``src_version_id`` when one is
+        given); a store may skip its own look-up. A ``storage_class`` of None
+        means unknown, not STANDARD. The result's ``size`` is then the one given.
         """
         ...
 
@@ -196,8 +204,12 @@ class Store(Protocol):
         dst_key: str,
         *,
         src_version_id: str | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
-        """Server-side copy from another store on the same endpoint, else UnsupportedError."""
+        """Server-side copy from another store on the same endpoint, else UnsupportedError.
+
+        ``src_info`` as for ``copy``: what the caller already knows of the source.
+        """
         ...
 
     def delete(self, key: str, *, version_id: str | None = None) -> DeleteResult: ...

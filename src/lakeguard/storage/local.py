@@ -454,7 +454,9 @@ class LocalStore:
         *,
         src_version_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
+        # src_info saves nothing here: the copy opens the file and its attributes once.
         return self._copy_file(self, src_key, dst_key, src_version_id, metadata)
 
     def copy_from(
@@ -464,6 +466,7 @@ class LocalStore:
         dst_key: str,
         *,
         src_version_id: str | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
         if not isinstance(source, LocalStore):
             raise UnsupportedError(

@@ -260,7 +260,9 @@ class MemoryStore:
         *,
         src_version_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
+        # src_info saves nothing here: the source version is at hand.
         self._check_exists()
         with self._lock:
             source, _ = self._find(src_key, src_version_id)
@@ -284,6 +286,7 @@ class MemoryStore:
         dst_key: str,
         *,
         src_version_id: str | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
         if source is self:
             return self.copy(src_key, dst_key, src_version_id=src_version_id)

@@ -30,7 +30,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from lakeguard.errors import LakeguardError, NotFoundError, UnsupportedError, UsageError
+from lakeguard.errors import (
+    BucketNotFoundError,
+    LakeguardError,
+    NotFoundError,
+    UnsupportedError,
+    UsageError,
+)
 from lakeguard.hashing import strip_etag
 from lakeguard.storage import StoreSettings
 from lakeguard.storage.base import (
@@ -47,7 +53,7 @@ from lakeguard.storage.base import (
     Store,
 )
 from lakeguard.storage.s3_clients import S3Clients, connect, obstore_store
-from lakeguard.storage.s3_copy import multipart_copy
+from lakeguard.storage.s3_copy import enough_to_copy, multipart_copy, single_copy
 from lakeguard.storage.s3_errors import Where, from_botocore, from_obstore
 from lakeguard.storage.s3_wire import (
     VERSION_ORDER,
@@ -492,8 +498,9 @@ class S3Store:
         *,
         src_version_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
-        return self._copy(self, src_key, dst_key, src_version_id, metadata)
+        return self._copy(self, src_key, dst_key, src_version_id, metadata, src_info)
 
     def copy_from(
         self,
@@ -502,6 +509,7 @@ class S3Store:
         dst_key: str,
         *,
         src_version_id: str | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
         from lakeguard.storage.wrappers import unwrap
 
@@ -510,7 +518,7 @@ class S3Store:
             raise UnsupportedError(
                 f"cannot copy server-side from {source.url} to {self.url}", op="copy", key=src_key
             )
-        return self._copy(base, src_key, dst_key, src_version_id, None)
+        return self._copy(base, src_key, dst_key, src_version_id, None, src_info)
 
     def _copy(
         self,
@@ -519,8 +527,32 @@ class S3Store:
         dst_key: str,
         src_version_id: str | None,
         metadata: Mapping[str, str] | None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
-        info = source.head(src_key, version_id=src_version_id)
+        # One request per copy instead of two when the caller listed the source.
+        threshold = self.multipart_copy_threshold
+        if src_info is None or not enough_to_copy(
+            src_info, src_key, src_version_id, metadata, multipart_threshold=threshold
+        ):
+            info = source.head(src_key, version_id=src_version_id)
+            return self._copy_known(source, src_key, dst_key, src_version_id, metadata, info)
+        try:
+            return self._copy_known(source, src_key, dst_key, src_version_id, metadata, src_info)
+        except (NotFoundError, BucketNotFoundError):
+            # A failed copy names the destination; when the source is what is
+            # missing, its HEAD says so (and raises). Else the first error stands.
+            source.head(src_key, version_id=src_version_id)
+            raise
+
+    def _copy_known(
+        self,
+        source: S3Store,
+        src_key: str,
+        dst_key: str,
+        src_version_id: str | None,
+        metadata: Mapping[str, str] | None,
+        info: ObjectInfo,
+    ) -> PutResult:
         copy_source: dict[str, str] = {"Bucket": source.bucket, "Key": src_key}
         if src_version_id is not None:
             copy_source["VersionId"] = src_version_id
@@ -539,21 +571,14 @@ class S3Store:
                 part_size=part,
                 workers=max(1, min(8, self.settings.concurrency)),
             )
-        if metadata is not None:
-            # REPLACE drops every attribute not given again: keep the content type.
-            kwargs["MetadataDirective"] = "REPLACE"
-            kwargs["Metadata"] = dict(metadata)
-            if info.content_type:
-                kwargs["ContentType"] = info.content_type
-        else:
-            kwargs["MetadataDirective"] = "COPY"
-        response = self._call(
-            "copy",
-            dst_key,
-            lambda: self.client.copy_object(CopySource=copy_source, **kwargs),  # type: ignore[arg-type]
+        return single_copy(
+            lambda op, call: self._call(op, dst_key, call),
+            self.client,
+            copy_source,
+            kwargs,
+            info,
+            metadata,
         )
-        etag = strip_etag(response.get("CopyObjectResult", {}).get("ETag"))
-        return PutResult(dst_key, etag, response.get("VersionId"), info.size)
 
     def delete(self, key: str, *, version_id: str | None = None) -> DeleteResult:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}

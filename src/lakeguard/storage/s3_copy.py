@@ -1,4 +1,12 @@
-"""Server-side multipart copy, for sources above S3's 5 GiB single-copy limit.
+"""Server-side copies: what a copy must know of its source, and multipart copy.
+
+Whether a listing suffices (``enough_to_copy``): a single CopyObject with
+MetadataDirective COPY keeps content type and metadata server-side, so it
+needs only the size (single or multipart copy) and the storage class (S3
+writes STANDARD unless told). A multipart copy, or one replacing the
+metadata, sets the content type anew: that needs what a HEAD returns.
+
+Multipart copy, for sources above S3's 5 GiB single-copy limit:
 
 create_multipart_upload (content type, metadata, storage class of the source)
     -> abort registered at once: any failure below aborts the upload
@@ -27,6 +35,52 @@ def part_ranges(size: int, part_size: int) -> list[tuple[int, int]]:
     """Inclusive byte ranges of ``part_size`` (rounded up to a MiB) covering ``size`` bytes."""
     part = math.ceil(part_size / MiB) * MiB
     return [(start, min(start + part, size) - 1) for start in range(0, size, part)]
+
+
+def enough_to_copy(
+    src_info: ObjectInfo,
+    src_key: str,
+    src_version_id: str | None,
+    metadata: Mapping[str, str] | None,
+    *,
+    multipart_threshold: int,
+) -> bool:
+    """Whether ``src_info`` tells a copy all it needs, so the source's HEAD can go."""
+    if src_info.is_delete_marker or src_info.key != src_key:
+        return False
+    if src_version_id is not None and src_info.version_id != src_version_id:
+        return False
+    if src_info.storage_class is None:  # unknown: a non-STANDARD class would be lost
+        return False
+    rewrites = metadata is not None or src_info.size > multipart_threshold
+    # metadata None: a listing, which knows no content type or user metadata.
+    return not rewrites or src_info.metadata is not None
+
+
+def single_copy(
+    run: Callable[[str, Callable[[], Any]], Any],  # runs a boto3 call, mapping its errors
+    client: S3Client,
+    copy_source: Mapping[str, str],
+    kwargs: Mapping[str, Any],
+    info: ObjectInfo,
+    metadata: Mapping[str, str] | None,
+) -> PutResult:
+    """Copy ``copy_source`` to ``kwargs['Bucket']/kwargs['Key']`` in one CopyObject."""
+    request: dict[str, Any] = dict(kwargs)
+    if metadata is not None:
+        # REPLACE drops every attribute not given again: keep the content type.
+        request["MetadataDirective"] = "REPLACE"
+        request["Metadata"] = dict(metadata)
+        if info.content_type:
+            request["ContentType"] = info.content_type
+    else:
+        request["MetadataDirective"] = "COPY"
+    response = run(
+        "copy",
+        lambda: client.copy_object(CopySource=copy_source, **request),  # type: ignore[arg-type]
+    )
+    etag = strip_etag(response.get("CopyObjectResult", {}).get("ETag"))
+    return PutResult(request["Key"], etag, response.get("VersionId"), info.size)
 
 
 def multipart_copy(

@@ -151,12 +151,17 @@ class StoreWrapper:
         *,
         src_version_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
         return self._run(
             "copy",
             dst_key,
             lambda: self.inner.copy(
-                src_key, dst_key, src_version_id=src_version_id, metadata=metadata
+                src_key,
+                dst_key,
+                src_version_id=src_version_id,
+                metadata=metadata,
+                src_info=src_info,
             ),
         )
 
@@ -167,12 +172,15 @@ class StoreWrapper:
         dst_key: str,
         *,
         src_version_id: str | None = None,
+        src_info: ObjectInfo | None = None,
     ) -> PutResult:
         base = unwrap(source)
         return self._run(
             "copy",
             dst_key,
-            lambda: self.inner.copy_from(base, src_key, dst_key, src_version_id=src_version_id),
+            lambda: self.inner.copy_from(
+                base, src_key, dst_key, src_version_id=src_version_id, src_info=src_info
+            ),
         )
 
     def delete(self, key: str, *, version_id: str | None = None) -> DeleteResult:

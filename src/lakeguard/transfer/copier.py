@@ -31,7 +31,7 @@ from lakeguard.errors import (
     UnsupportedError,
 )
 from lakeguard.hashing import StreamHasher, multipart_parts, strip_etag
-from lakeguard.storage.base import DEFAULT_PART_SIZE, ObjectStream, PutResult, Store
+from lakeguard.storage.base import DEFAULT_PART_SIZE, ObjectInfo, ObjectStream, PutResult, Store
 from lakeguard.transfer.parts import adjust_part_size, source_part_size
 
 
@@ -52,6 +52,8 @@ class CopyItem:
     ``size``, ``etag`` and ``sha256`` are what the caller expects the source to
     be (from a listing or a manifest); each one given is checked. ``metadata``
     and ``content_type`` replace the source's; by default they come along.
+    ``size`` with ``storage_class`` (None: unknown) let a server-side copy
+    skip its look-up of the source: one request per object instead of two.
     """
 
     src_key: str
@@ -62,10 +64,23 @@ class CopyItem:
     sha256: str | None = None
     content_type: str | None = None
     metadata: Mapping[str, str] | None = None
+    storage_class: str | None = None
 
     @property
     def target(self) -> str:
         return self.src_key if self.dst_key is None else self.dst_key
+
+    def listed(self) -> ObjectInfo | None:
+        """What the item says of its source version, for a server-side copy."""
+        if self.size is None:
+            return None
+        return ObjectInfo(
+            key=self.src_key,
+            size=self.size,
+            etag=strip_etag(self.etag),
+            version_id=self.src_version_id,
+            storage_class=self.storage_class,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +215,15 @@ class Copier:
                 item.target,
                 src_version_id=item.src_version_id,
                 metadata=item.metadata,
+                src_info=item.listed(),
             )
         else:
             put = self.dst.copy_from(
-                self.src, item.src_key, item.target, src_version_id=item.src_version_id
+                self.src,
+                item.src_key,
+                item.target,
+                src_version_id=item.src_version_id,
+                src_info=item.listed(),
             )
         size = put.size if put.size or item.size is None else item.size
         verified = False

@@ -92,8 +92,9 @@ def items_from_listing(
 ) -> Iterator[CopyItem]:
     """CopyItems for listed objects, re-rooted from ``src_prefix`` to ``dst_prefix``.
 
-    Delete markers are skipped; version ids, sizes and ETags come along, so
-    every copy is pinned to the listed version and checked against it.
+    Delete markers are skipped; version ids, sizes, ETags and storage classes
+    come along, so every copy is pinned to the listed version and checked
+    against it, and a server-side copy needs no look-up of its source.
     """
     for info in listing:
         if info.is_delete_marker:
@@ -107,6 +108,7 @@ def items_from_listing(
             src_version_id=info.version_id,
             etag=info.etag,
             sha256=info.checksum_sha256,
+            storage_class=info.storage_class,
         )
 
 

@@ -10,10 +10,13 @@ They stack (``open_store`` composes them in one place)::
   once. A read stream cut mid-body is re-opened at the next byte, pinned to
   the version the first response came from, so a resumed read never mixes two
   versions. A put with an iterable body cannot be replayed and is tried once.
-- ``FaultStore`` fails a fraction of calls with ``TransientError``, adds
+  A listing broken mid-way is listed again from its start and picks up after
+  the last items it yielded, whatever order the store lists in.
+- ``FaultStore`` fails a fraction of calls with ``TransientError`` (listings
+  also mid-way, before every ``page`` items, when a page is set), adds
   latency, cuts read streams after N bytes, or flips a bit in them
-  (corruption), from a seeded random generator: ``LAKEGUARD_FAULTS=
-  "fail=0.1,cut=1000,latency=0.01,flip=1,seed=3,ops=get+put"``.
+  (corruption), from a seeded random generator:
+  ``LAKEGUARD_FAULTS="fail=0.1,cut=1000,latency=0.01,flip=1,seed=3,page=100,ops=get+put"``.
 - ``LimitStore`` bounds the calls (and open read streams) in flight.
 """
 
@@ -23,6 +26,7 @@ import builtins
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -40,6 +44,9 @@ from lakeguard.storage.base import (
 )
 
 T = TypeVar("T")
+
+# Items a resumed listing looks for again (see RetryStore._resumed).
+RESUME_WINDOW = 64
 
 OPS = frozenset(
     {
@@ -273,46 +280,77 @@ class RetryStore(StoreWrapper):
                 retry += 1
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
-        # A listing broken mid-way resumes after the last key it yielded.
-        last = start_after
-        retry = 0
-        while True:
-            try:
-                for info in self.inner.list(prefix, start_after=last):
-                    last = info.key
-                    retry = 0
-                    yield info
-                return
-            except TransientError:
-                if retry + 1 >= max(1, self.policy.attempts):
-                    raise
-                self.backoff(retry)
-                retry += 1
+        return self._resumed(prefix, lambda: self.inner.list(prefix, start_after=start_after))
 
     def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        # The protocol has no version marker to resume from: list again and skip
-        # what was yielded (keys before the last one; versions of it already seen).
-        last_key: str | None = None
-        seen: set[str | None] = set()
+        return self._resumed(prefix, lambda: self.inner.list_versions(prefix))
+
+    def _resumed(
+        self, prefix: str, make: Callable[[], Iterator[ObjectInfo]]
+    ) -> Iterator[ObjectInfo]:
+        """A listing that survives transient errors mid-way, in any listing order.
+
+        Resuming with ``start_after`` the last key would assume the store lists
+        in byte order and filters by it; SeaweedFS does neither reliably (its
+        StartAfter both repeats and skips keys around ``a/x`` and ``a-b``), and
+        a version listing has no marker to pass. So a broken listing is listed
+        again from its start, and nothing is yielded until the last item
+        yielded, (key, version id), has come by again; after it, items among
+        the last ``RESUME_WINDOW`` yielded are skipped too (a key's versions
+        can be reordered when a new one becomes current). The result keeps the
+        store's order, so a key's versions stay together; items added meanwhile
+        before that point are not seen, as with a paged listing.
+
+        If the last item yielded was deleted meanwhile, the listing is read once
+        more and resumes after the newest of the recent items still listed; if
+        none of them is, the place is lost: StoreError.
+
+        Cost: a break after N items re-reads those N (N/1,000 requests on S3)
+        without yielding them. The attempts count again once a pass gets
+        further than any before it, so a long listing with rare errors ends.
+        """
+        recent: deque[tuple[str, str | None]] = deque(maxlen=RESUME_WINDOW)
+        resume_after: tuple[str, str | None] | None = None  # when not the last yielded
+        reached = 0  # items the furthest pass got through
         retry = 0
+        relocated = 0  # passes that did not find where to resume
         while True:
+            members = tuple(recent)
+            ring = {identity: index for index, identity in enumerate(members)}
+            target = resume_after or (recent[-1] if recent else None)
+            found = target is None
+            newest = -1  # the newest recent item this pass has listed
+            position = 0
             try:
-                for info in self.inner.list_versions(prefix):
-                    if last_key is not None and (
-                        info.key < last_key or (info.key == last_key and info.version_id in seen)
-                    ):
-                        continue
-                    if info.key != last_key:
-                        last_key, seen = info.key, set()
-                    seen.add(info.version_id)
-                    retry = 0
-                    yield info
-                return
+                for info in make():
+                    position += 1
+                    if position > reached:
+                        reached, retry = position, 0
+                    identity = (info.key, info.version_id)
+                    if not found:
+                        newest = max(newest, ring.get(identity, -1))
+                        found = identity == target
+                    elif identity not in ring:
+                        recent.append(identity)
+                        resume_after = None
+                        yield info
             except TransientError:
                 if retry + 1 >= max(1, self.policy.attempts):
                     raise
                 self.backoff(retry)
                 retry += 1
+                continue
+            if found:
+                return
+            relocated += 1
+            if newest < 0 or relocated > 2:  # gone, or the listing keeps changing
+                raise StoreError(
+                    f"cannot resume listing {self.url}/{prefix} after an error: the last "
+                    "items it gave are no longer listed: run again",
+                    op="list",
+                    key=prefix or None,
+                )
+            resume_after = members[newest]
 
     def get(
         self,
@@ -427,10 +465,13 @@ class FaultPlan:
     flip: float = 0.0
     seed: int | None = None
     ops: frozenset[str] = field(default=OPS)
+    # With a page size, a listing may also fail before each further page of that
+    # many items (not only when it starts): what resuming a listing must survive.
+    page: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> FaultPlan:
-        """Parse ``fail=0.1,cut=1000,latency=0.01,flip=1,seed=3,ops=get+put``."""
+        """Parse ``fail=0.1,cut=1000,latency=0.01,flip=1,seed=3,page=100,ops=get+put``."""
         values: dict[str, object] = {}
         names = {"fail": "fail_rate", "cut": "cut_after", "latency": "latency", "flip": "flip"}
         for item in filter(None, (part.strip() for part in text.split(","))):
@@ -449,9 +490,9 @@ class FaultPlan:
                     if seconds < 0:
                         raise ValueError(value)
                     values["latency"] = seconds
-                elif name in ("cut", "seed"):
+                elif name in ("cut", "seed", "page"):
                     number = int(value)
-                    if number < 0:
+                    if number < (1 if name == "page" else 0):
                         raise ValueError(value)
                     values[names.get(name, name)] = number
                 elif name == "ops":
@@ -464,7 +505,8 @@ class FaultPlan:
                     values["ops"] = OPS if "all" in ops else ops
                 else:
                     raise UsageError(
-                        f"unknown fault setting {name!r}: use fail, cut, latency, flip, seed, ops"
+                        f"unknown fault setting {name!r}: "
+                        "use fail, cut, latency, flip, seed, page, ops"
                     )
             except ValueError as err:
                 raise UsageError(f"bad value for fault setting {name!r}: {value!r}") from err
@@ -507,7 +549,20 @@ class FaultStore(StoreWrapper):
 
     def _iterate(self, op: str, key: str, make: Callable[[], Iterator[T]]) -> Iterator[T]:
         # A listing fails when it starts, not lazily on first use of the iterator.
-        return self._run(op, key, make)
+        items = self._run(op, key, make)
+        if op not in self.plan.ops or self.plan.fail_rate <= 0 or not self.plan.page:
+            return items
+        return self._paged(op, key, items, self.plan.page)
+
+    def _paged(self, op: str, key: str, items: Iterator[T], page: int) -> Iterator[T]:
+        """Fails before each further page, as a paged listing's next request would."""
+        where = f"{op} {key}" if key else op
+        for count, item in enumerate(items):
+            if count and count % page == 0 and self._roll(self.plan.fail_rate):
+                raise TransientError(
+                    f"injected fault: {where} after {count} items", op=op, key=key or None
+                )
+            yield item
 
     def get(
         self,

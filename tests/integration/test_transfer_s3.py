@@ -77,6 +77,22 @@ def test_server_side_copy_between_two_buckets_keeps_bytes_and_etags(
     assert all(item.server_side for item in seen)
 
 
+def test_streaming_copy_between_buckets_of_a_multipart_object(
+    bucket: str, lake: dict[str, bytes], s3_client: Any, s3_settings: StoreSettings
+) -> None:
+    # S3 -> S3 through the client: the upload's body is itself an S3 read.
+    target = another_bucket(s3_client)
+    src, dst = s3(bucket, s3_settings), s3(target, s3_settings)
+    result = copy_objects(src, dst, items_from_listing(src.list()), server_side=False)
+
+    assert result.ok, result.failed
+    assert result.server_side == 0
+    assert result.objects == len(lake)
+    for key, data in lake.items():
+        assert dst.get_bytes(key) == data
+    assert incomplete_uploads(s3_client, target) == []
+
+
 def test_streaming_copy_to_a_directory_and_back_keeps_every_byte(
     bucket: str,
     lake: dict[str, bytes],

@@ -39,9 +39,9 @@ from lakeguard.errors import (
 )
 from lakeguard.location import Location
 from lakeguard.repository.manifest import KeyFilter, ManifestRow, read_manifest
-from lakeguard.repository.pump import pump
 from lakeguard.repository.repo import Repository, default_cache_dir
 from lakeguard.storage.base import Store
+from lakeguard.storage.pump import pump
 from lakeguard.transfer.parts import adjust_part_size
 
 ProgressCallback = Callable[[int, int], None]

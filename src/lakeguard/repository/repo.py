@@ -151,7 +151,7 @@ class Repository:
         """
         key = self.key(relative)
         if not isinstance(data, bytes | bytearray | memoryview):
-            from lakeguard.repository.pump import pump
+            from lakeguard.storage.pump import pump
 
             data = pump(data)
         result = self.store.put(key, data, content_type=content_type, part_size=part_size)

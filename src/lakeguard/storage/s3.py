@@ -52,6 +52,7 @@ from lakeguard.storage.base import (
     PutResult,
     Store,
 )
+from lakeguard.storage.pump import pump
 from lakeguard.storage.s3_clients import S3Clients, connect, obstore_store
 from lakeguard.storage.s3_copy import enough_to_copy, multipart_copy, single_copy
 from lakeguard.storage.s3_errors import Where, from_botocore, from_obstore
@@ -475,6 +476,9 @@ class S3Store:
                 yield chunk
 
         attributes = self._attributes(content_type, metadata)
+        # obstore pulls the body from inside its own async runtime; a body that
+        # itself reads through obstore (an S3 -> S3 streaming copy) would start a
+        # runtime within a runtime, which panics. pump() iterates it on a thread.
         # obstore aborts the multipart upload when the body or a part fails.
         result = self._obs(
             "put",
@@ -482,7 +486,7 @@ class S3Store:
             lambda s: obstore.put(
                 s,
                 key,
-                counted(),
+                pump(counted()),
                 attributes=attributes,
                 use_multipart=True,
                 chunk_size=part_size,

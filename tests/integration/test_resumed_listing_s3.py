@@ -8,7 +8,9 @@ name, where byte order and folder order disagree.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -21,10 +23,22 @@ pytestmark = pytest.mark.s3
 KEYS = ["a-b", "a-b/c", "a.c", "a/x", "a/y", "a/z/q", "a0", "ab", "b", "b-c/d", "b/e"]
 
 
+@pytest.fixture
+def lake(versioned_bucket: str, s3_client: Any) -> Iterator[str]:
+    """The versioned bucket, removed afterwards: the test server has few volume slots."""
+    yield versioned_bucket
+    for page in s3_client.get_paginator("list_object_versions").paginate(Bucket=versioned_bucket):
+        for item in [*page.get("Versions", ()), *page.get("DeleteMarkers", ())]:
+            s3_client.delete_object(
+                Bucket=versioned_bucket, Key=item["Key"], VersionId=item["VersionId"]
+            )
+    s3_client.delete_bucket(Bucket=versioned_bucket)
+
+
 def test_listings_resumed_after_faults_miss_and_repeat_nothing(
-    versioned_bucket: str, s3_settings: StoreSettings, monkeypatch: pytest.MonkeyPatch
+    lake: str, s3_settings: StoreSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    location = parse_location(f"s3://{versioned_bucket}")
+    location = parse_location(f"s3://{lake}")
     plain = open_store(location, s3_settings)
     for index, key in enumerate(KEYS):
         plain.put(key, b"1")

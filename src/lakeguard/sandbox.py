@@ -169,6 +169,11 @@ def start(
         "-admin.ui=false",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        # Each bucket that holds data takes a volume slot of its own; the default
+        # (free disk / volume size) runs out after a few dozen buckets and the
+        # server then answers 500 "no writable volumes". Volumes are not
+        # preallocated, so more slots cost no disk.
+        "-volume.max=1000",
         f"-s3.port={s3_port}",
     ]
     used = {s3_port}

@@ -17,14 +17,16 @@ rclone, then back the copy up into an S3 repository.
 6. one-object restore: bytes read at the store layer (a counting Store
    wrapper around the repository's store, in process) vs the object's
    compressed size (its frames' length in the manifest)
-7. peak RSS of every run (through bench/_launch.py)
+7. peak RSS of every run (through bench/_launch.py), and of a backup with 8
+   packing workers (what os.cpu_count() gives on an 8-core machine)
 
 Every restore is checked by SHA-256 of every file against the lake's
 generator. Then a profile of one backup in process: per-thread CPU
 (cProfile with a thread CPU clock in every thread), the process's CPU beside
 the server's, and single-core SHA-256 and zstd rates on lake bytes, which
-together say what bounds a backup on this machine. Prints a table and writes
-bench/results/backup.json.
+together say what bounds a backup on this machine; where a no-change CLI run
+spends its time; and what the server pays for one archive read whole, in
+8 MiB and in 1 MiB ranges. Prints a table and writes bench/results/backup.json.
 """
 
 from __future__ import annotations
@@ -221,6 +223,31 @@ class CountingStore(StoreWrapper):
 
         inner = self.inner.get(key, version_id=version_id, offset=offset, length=length)
         return _CountingStream(inner, add)
+
+
+def ranged_reads(settings: StoreSettings, box_pid: int, repo_url: str) -> dict[str, Any]:
+    """The server's CPU for one archive read whole, in 8 MiB ranges and in 1 MiB ranges.
+
+    A restore fetches members in ranged GETs; this says what the range size
+    costs the server (SeaweedFS stores multipart objects in part-sized chunks).
+    """
+    repo_loc = parse_location(repo_url)
+    store = open_store(repo_loc, settings)
+    archive = max(store.list(repo_loc.prefix + "archives/"), key=lambda info: info.size)
+    out: dict[str, Any] = {"archive_bytes": archive.size}
+    for label, step in (("whole", archive.size), ("8 MiB ranges", 8 * MiB), ("1 MiB ranges", MiB)):
+        ranges = [(at, min(step, archive.size - at)) for at in range(0, archive.size, step)]
+        server, started = server_seconds(box_pid), time.perf_counter()
+        for offset, length in ranges:
+            with store.get(archive.key, offset=offset, length=length) as stream:
+                for _chunk in stream:
+                    pass
+        out[label] = {
+            "requests": len(ranges),
+            "seconds": round(time.perf_counter() - started, 3),
+            "server_cpu_s": round(server_seconds(box_pid) - server, 3),
+        }
+    return out
 
 
 # -- the profile -------------------------------------------------------------------------
@@ -599,6 +626,7 @@ def main() -> int:
     profiled: list[dict[str, Any]] = []
     rates: dict[str, float] = {}
     cli_profile: dict[str, float] = {}
+    reads: dict[str, Any] = {}
     try:
         with private_sandbox() as box:
             settings = StoreSettings(endpoint_url=box.endpoint, region="us-east-1")
@@ -647,6 +675,8 @@ def main() -> int:
                 "restic restore one object", [*argv, "--target", str(work / "restic-one")], env
             )
 
+            reads = ranged_reads(settings, box.pid, repo_url)
+
             # 7. memory where os.cpu_count() is larger: packing workers follow it
             subprocess.run(
                 lakeguard_argv("init", f"s3://{REPO_BUCKET}/lg-workers"),
@@ -674,7 +704,8 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    report(lake, bench.runs, sizes, one, profiled, rates, cli_profile, loads, bench.has_check)
+    extras = {"cli_no_change_profile": cli_profile, "ranged_reads": reads}
+    report(lake, bench.runs, sizes, one, profiled, rates, extras, loads, bench.has_check)
     return 0
 
 
@@ -688,7 +719,7 @@ def report(
     one: list[dict[str, Any]],
     profiled: list[dict[str, Any]],
     rates: dict[str, float],
-    cli_profile: dict[str, float],
+    extras: dict[str, Any],
     loads: dict[str, list[float]],
     has_check: bool,
 ) -> None:
@@ -873,8 +904,12 @@ def report(
             print(f"    {top['cpu_s']:>7.2f} s {top['calls']:>8} calls  {top['function']}")
     if rates:
         print(f"single-core rates on lake bytes: {rates}")
-    if cli_profile:
-        print(f"no-change backup through the CLI, main thread (cumulative s): {cli_profile}")
+    if extras["cli_no_change_profile"]:
+        print(
+            "no-change backup through the CLI, main thread (cumulative s): "
+            f"{extras['cli_no_change_profile']}"
+        )
+    print(f"one archive read whole and in ranges (server CPU): {extras['ranged_reads']}")
     save(
         "backup",
         {
@@ -898,7 +933,7 @@ def report(
             "figures": figures,
             "profiles": profiled,
             "single_core_rates": rates,
-            "cli_no_change_profile": cli_profile,
+            **extras,
         },
     )
 

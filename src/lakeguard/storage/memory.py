@@ -23,6 +23,7 @@ from lakeguard.storage.base import (
     BytesStream,
     Capabilities,
     DeleteResult,
+    GetBytesMixin,
     ObjectInfo,
     ObjectStream,
     PutResult,
@@ -51,7 +52,7 @@ def _multipart_etag(data: bytes, part_size: int) -> tuple[str, int]:
     return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}", len(digests)
 
 
-class MemoryStore:
+class MemoryStore(GetBytesMixin):
     """A dict of keys to version stacks (oldest first), guarded by a lock."""
 
     _named: ClassVar[dict[str, MemoryStore]] = {}
@@ -209,17 +210,6 @@ class MemoryStore:
         data = version.data or b""
         end = len(data) if length is None else min(len(data), offset + length)
         return BytesStream(info, chunked(data[offset:end], 256 * 1024))
-
-    def get_bytes(
-        self,
-        key: str,
-        *,
-        version_id: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-    ) -> bytes:
-        with self.get(key, version_id=version_id, offset=offset, length=length) as stream:
-            return b"".join(stream)
 
     # -- writes ----------------------------------------------------------------
 

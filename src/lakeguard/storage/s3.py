@@ -47,6 +47,7 @@ from lakeguard.storage.base import (
     BytesStream,
     Capabilities,
     DeleteResult,
+    GetBytesMixin,
     ObjectInfo,
     ObjectStream,
     PutResult,
@@ -75,7 +76,7 @@ MiB = 1024 * 1024
 PART_CONCURRENCY = 4  # parts in flight per multipart upload (memory: 4 x part_size)
 
 
-class S3Store:
+class S3Store(GetBytesMixin):
     """One bucket. See the module docstring for which engine does what."""
 
     def __init__(self, bucket: str, settings: StoreSettings | None = None) -> None:
@@ -372,17 +373,6 @@ class S3Store:
             metadata=dict(response.get("Metadata") or {}),
         )
         return BotoStream(info, response["Body"], self._where("get", key))
-
-    def get_bytes(
-        self,
-        key: str,
-        *,
-        version_id: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-    ) -> bytes:
-        with self.get(key, version_id=version_id, offset=offset, length=length) as stream:
-            return b"".join(stream)
 
     # -- writes ----------------------------------------------------------------
 

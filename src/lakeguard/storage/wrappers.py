@@ -37,6 +37,7 @@ from lakeguard.storage.base import (
     DEFAULT_PART_SIZE,
     Capabilities,
     DeleteResult,
+    GetBytesMixin,
     ObjectInfo,
     ObjectStream,
     PutResult,
@@ -73,7 +74,7 @@ def unwrap(store: Store) -> Store:
     return store
 
 
-class StoreWrapper:
+class StoreWrapper(GetBytesMixin):
     """Delegates every Store call to ``inner`` through ``_run``; subclasses hook in."""
 
     def __init__(self, inner: Store) -> None:
@@ -122,17 +123,6 @@ class StoreWrapper:
             key,
             lambda: self.inner.get(key, version_id=version_id, offset=offset, length=length),
         )
-
-    def get_bytes(
-        self,
-        key: str,
-        *,
-        version_id: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-    ) -> bytes:
-        with self.get(key, version_id=version_id, offset=offset, length=length) as stream:
-            return b"".join(stream)
 
     def put(
         self,

@@ -119,3 +119,13 @@ def test_versions_are_refused(tmp_path: Path) -> None:
     assert store.get_bytes("k", version_id="null") == b"1"
     with pytest.raises(UnsupportedError):
         store.set_versioning(True)
+
+
+def test_a_vouched_md5_is_kept_as_the_etag_without_hashing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    vouched = "0123456789abcdef0123456789abcdef"
+    result = store.put("a/x", iter([b"abc", b"def"]), md5=vouched)
+    assert result.etag == vouched
+    assert store.head("a/x").etag == vouched
+    # Without one, the ETag is the MD5 of what was written.
+    assert store.put("a/y", iter([b"abc"])).etag == "900150983cd24fb0d6963f7d28e17f72"

@@ -24,12 +24,15 @@ class AppState:
     verbose: int = 0
     quiet: bool = False
 
-    def open(self, text: str) -> tuple[Location, Store]:
+    def open(self, text: str, *, repository: bool = False) -> tuple[Location, Store]:
         """Parse a location argument and open its store (wrappers included)."""
         from lakeguard.storage import open_store
 
         location = parse_location(text)
-        return location, open_store(location, self.settings)
+        settings = self.settings
+        if repository:
+            settings = settings.for_repository()
+        return location, open_store(location, settings)
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         from lakeguard.repository.repo import init_repository
 
         app_state = state(ctx)
-        location, store = app_state.open(repo)
+        location, store = app_state.open(repo, repository=True)
         result = init_repository(
             store, location, object_lock_days=object_lock_days, object_lock_mode=object_lock_mode
         )

@@ -17,5 +17,5 @@ def open_repo(app_state: AppState, text: str | None) -> Repository:
 
     if not text:
         raise UsageError("give the repository with --repo REPO (s3://bucket/prefix or a directory)")
-    location, store = app_state.open(text)
+    location, store = app_state.open(text, repository=True)
     return open_repository(store, location)

@@ -139,7 +139,7 @@ def _run(box: Any, work_dir: Path | None, say: Callable[[str], None]) -> DemoRep
 
     repo_location = parse_location(f"s3://{bucket}-backup/repo")
     say(f"backing the lake up into the repository {repo_location}")
-    repo_store = open_store(repo_location, settings)
+    repo_store = open_store(repo_location, settings.for_repository())
     repo = init_repository(repo_store, repo_location).repository
     backed_up = backup(store, location, repo, tags=["demo"], cache_dir=directory / "cache")
     step("backup")

@@ -112,6 +112,19 @@ def _check(row: ManifestRow, size: int, sha256: str) -> None:
         )
 
 
+def _plain_md5(etag: str | None) -> str | None:
+    """The source ETag when it is the MD5 of the bytes (a single-part upload).
+
+    The bytes written are the ones the source served with that ETag (backup
+    records the ETag of the same GET) and are checked by SHA-256 before the
+    write completes, so a local target can keep it as its ETag without hashing
+    again. A multipart ETag (``<md5>-<parts>``) is not an MD5 of the bytes.
+    """
+    if etag and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag):
+        return etag
+    return None
+
+
 def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Location) -> int:
     """Restore one object with one ranged GET; returns its size. Raises on any mismatch."""
     reader = ArchiveReader(repo.store, repo.key(row.archive), name=row.archive)
@@ -133,11 +146,12 @@ def write_member(row: ManifestRow, member: Member, target: Store, location: Loca
         )
     key = location.key(row.key)
     metadata = dict(row.metadata) or None
+    md5 = _plain_md5(row.etag)
     if row.size <= SMALL_OBJECT:
         # Small: verify in memory, then one plain PUT of checked bytes.
         data = b"".join(member.data)
         _check(row, len(data), hashlib.sha256(data).hexdigest())
-        target.put(key, data, content_type=row.content_type, metadata=metadata)
+        target.put(key, data, content_type=row.content_type, metadata=metadata, md5=md5)
         return row.size
     raised: list[BaseException] = []
 
@@ -167,6 +181,7 @@ def write_member(row: ManifestRow, member: Member, target: Store, location: Loca
                 content_type=row.content_type,
                 metadata=metadata,
                 part_size=adjust_part_size(row.size),
+                md5=md5,
             )
     except Exception as exc:
         # A store may wrap what the body raised; report the body's own error.

@@ -11,8 +11,8 @@ Nothing above this package imports boto3 or obstore.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
 
 from lakeguard.location import Location
 from lakeguard.storage.base import (
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class StoreSettings:
     """How to reach stores. Unset fields fall back to the standard AWS settings."""
 
@@ -48,6 +48,14 @@ class StoreSettings:
     fast_retry: bool = False  # tiny backoff, for tests
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    # Ask S3 to check and keep a SHA-256 of every PUT (x-amz-checksum-sha256).
+    # The repository turns it off for its archives: they carry their own
+    # hashes, and the server's check costs as much CPU as the client's.
+    server_checksums: bool = True
+
+    def for_repository(self) -> StoreSettings:
+        """These settings for a backup repository's store."""
+        return dataclasses.replace(self, server_checksums=False)
 
 
 def open_base_store(location: Location, settings: StoreSettings) -> Store:

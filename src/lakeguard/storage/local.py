@@ -221,23 +221,27 @@ class LocalStore(GetBytesMixin):
         content_type: str | None,
         metadata: Mapping[str, str] | None,
         op: str = "put",
+        md5: str | None = None,
     ) -> PutResult:
         path = self._path(key)
         self._require_root(op)
         fd, tmp = self._open_temp(path, key, op)
-        md5 = hashlib.md5()
+        # A caller that vouches for the MD5 saves hashing every byte (about
+        # 2 CPU-seconds per GB here); otherwise the ETag is computed as written.
+        digest = None if md5 else hashlib.md5()
         size = 0
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
-                    md5.update(chunk)
+                    if digest is not None:
+                        digest.update(chunk)
                     size += len(chunk)
                     handle.write(chunk)
                 handle.flush()
                 if self._fsync:
                     os.fsync(handle.fileno())
                 st = os.fstat(handle.fileno())
-            etag = md5.hexdigest()
+            etag = digest.hexdigest() if digest is not None else str(md5)
             self._set_attrs(tmp, etag, st, content_type, metadata)
             try:
                 Path(tmp).replace(path)
@@ -413,11 +417,12 @@ class LocalStore(GetBytesMixin):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        md5: str | None = None,
     ) -> PutResult:
         chunks: Iterable[bytes] = (
             [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else data
         )
-        return self._write(key, chunks, content_type=content_type, metadata=metadata)
+        return self._write(key, chunks, content_type=content_type, metadata=metadata, md5=md5)
 
     def _copy_file(
         self,

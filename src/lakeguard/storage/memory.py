@@ -221,6 +221,7 @@ class MemoryStore(GetBytesMixin):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        md5: str | None = None,
     ) -> PutResult:
         self._check_exists()
         streamed = not isinstance(data, bytes | bytearray | memoryview)
@@ -229,7 +230,7 @@ class MemoryStore(GetBytesMixin):
         if streamed and len(body) > threshold:
             etag, parts = _multipart_etag(body, part_size)
         else:
-            etag, parts = hashlib.md5(body).hexdigest(), 0
+            etag, parts = md5 or hashlib.md5(body).hexdigest(), 0
         with self._lock:
             version = _Version(
                 version_id=self._new_id(),

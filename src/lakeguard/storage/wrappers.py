@@ -132,12 +132,18 @@ class StoreWrapper(GetBytesMixin):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        md5: str | None = None,
     ) -> PutResult:
         return self._run(
             "put",
             key,
             lambda: self.inner.put(
-                key, data, content_type=content_type, metadata=metadata, part_size=part_size
+                key,
+                data,
+                content_type=content_type,
+                metadata=metadata,
+                part_size=part_size,
+                md5=md5,
             ),
         )
 
@@ -365,10 +371,16 @@ class RetryStore(StoreWrapper):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        md5: str | None = None,
     ) -> PutResult:
         def call() -> PutResult:
             return self.inner.put(
-                key, data, content_type=content_type, metadata=metadata, part_size=part_size
+                key,
+                data,
+                content_type=content_type,
+                metadata=metadata,
+                part_size=part_size,
+                md5=md5,
             )
 
         if isinstance(data, bytes | bytearray | memoryview):

@@ -129,3 +129,23 @@ def test_a_vouched_md5_is_kept_as_the_etag_without_hashing(tmp_path: Path) -> No
     assert store.head("a/x").etag == vouched
     # Without one, the ETag is the MD5 of what was written.
     assert store.put("a/y", iter([b"abc"])).etag == "900150983cd24fb0d6963f7d28e17f72"
+
+
+def test_replacing_a_file_always_syncs_a_new_one_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    data = LocalStore(tmp_path / "data", sync_new=False)
+    data.create()
+    data.put("k", b"first")
+    assert synced == []  # a new file: nothing to protect
+    data.put("k", b"second")
+    assert len(synced) == 1  # replaces good bytes: synced before the rename
+    repo = LocalStore(tmp_path / "repo")
+    repo.create()
+    repo.put("k", b"first")
+    assert len(synced) == 2  # a repository syncs every new file

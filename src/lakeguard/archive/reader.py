@@ -26,7 +26,7 @@ class ArchiveDamaged(OperationalError):
     """An archive is missing, truncated, or its frames do not decompress or parse."""
 
 
-def decompress_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def decompress_chunks(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes]:
     """Decompress consecutive zstd frames fed in arbitrary chunks (checksums verified)."""
     import zstandard
 
@@ -51,37 +51,47 @@ class Member:
 
 
 class _Feed:
-    """Exact reads over an iterator of chunks (the decompressed tar stream)."""
+    """Exact reads over an iterator of chunks (the decompressed tar stream).
+
+    A position into the current chunk, not a shrinking buffer: slicing the
+    rest of a chunk after every read copied each byte three more times (a
+    tenth of a restore's CPU went to memmove).
+    """
 
     def __init__(self, chunks: Iterator[bytes], where: str) -> None:
         self._chunks = chunks
         self._buffer = b""
+        self._pos = 0
         self._where = where
 
-    def take(self, size: int) -> bytes:
-        parts = [self._buffer]
-        have = len(self._buffer)
-        while have < size:
+    def _refill(self, message: str) -> None:
+        while self._pos >= len(self._buffer):
             chunk = next(self._chunks, None)
             if chunk is None:
-                raise ArchiveDamaged(f"{self._where}: member ends early (archive truncated?)")
-            parts.append(chunk)
-            have += len(chunk)
-        joined = b"".join(parts)
-        self._buffer = joined[size:]
-        return joined[:size]
+                raise ArchiveDamaged(f"{self._where}: {message}")
+            self._buffer, self._pos = chunk, 0
+
+    def take(self, size: int) -> bytes:
+        pieces = []
+        need = size
+        while need:
+            self._refill("member ends early (archive truncated?)")
+            piece = self._buffer[self._pos : self._pos + need]
+            self._pos += len(piece)
+            need -= len(piece)
+            pieces.append(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def stream(self, size: int) -> Iterator[bytes]:
         remaining = size
         while remaining > 0:
-            if not self._buffer:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    raise ArchiveDamaged(
-                        f"{self._where}: member data ends after {size - remaining} bytes"
-                    )
-                self._buffer = chunk
-            piece, self._buffer = self._buffer[:remaining], self._buffer[remaining:]
+            self._refill(f"member data ends after {size - remaining} bytes")
+            end = min(len(self._buffer), self._pos + remaining)
+            if self._pos == 0 and end == len(self._buffer):
+                piece = self._buffer  # a whole chunk: no copy
+            else:
+                piece = self._buffer[self._pos : end]
+            self._pos = end
             remaining -= len(piece)
             yield piece
 
@@ -130,7 +140,9 @@ def _read_header(feed: _Feed, where: str) -> tuple[str, int, float, bool]:
         return name.rstrip("/") if info.isdir() else name, size, mtime, info.isdir()
 
 
-def open_member_stream(compressed: Iterable[bytes], *, where: str = "archive") -> Member:
+def open_member_stream(
+    compressed: Iterable[bytes | memoryview], *, where: str = "archive"
+) -> Member:
     """Parse the first member out of compressed frames (header(s), then data)."""
     feed = _Feed(_guard(decompress_chunks(compressed), where), where)
     name, size, mtime, is_dir = _read_header(feed, where)

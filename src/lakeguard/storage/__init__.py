@@ -52,10 +52,13 @@ class StoreSettings:
     # The repository turns it off for its archives: they carry their own
     # hashes, and the server's check costs as much CPU as the client's.
     server_checksums: bool = True
+    # fsync new local files before they appear (see LocalStore): a repository
+    # needs that order; data targets only sync files that replace others.
+    sync_new_files: bool = False
 
     def for_repository(self) -> StoreSettings:
         """These settings for a backup repository's store."""
-        return dataclasses.replace(self, server_checksums=False)
+        return dataclasses.replace(self, server_checksums=False, sync_new_files=True)
 
 
 def open_base_store(location: Location, settings: StoreSettings) -> Store:
@@ -67,7 +70,7 @@ def open_base_store(location: Location, settings: StoreSettings) -> Store:
     if location.scheme == "file":
         from lakeguard.storage.local import LocalStore
 
-        return LocalStore(location.root)
+        return LocalStore(location.root, sync_new=settings.sync_new_files)
     from lakeguard.storage.memory import MemoryStore
 
     return MemoryStore.named(location.root)

@@ -8,7 +8,8 @@ nothing is ever read or written outside the root.
 - ``put`` writes a temporary file in the target folder and renames it over the
   key (``os.replace``), so readers see the old or the new file, never half of
   one. Temporary names start with ``.lakeguard-tmp-``; listings skip them and
-  keys may not use that prefix.
+  keys may not use that prefix. A file that replaces another is fsynced
+  before the rename; a new one only with ``sync_new`` (see ``__init__``).
 - ETag, content type and user metadata live in one extended attribute
   (``user.lakeguard``) written with the file, no sidecar files. The ETag (the
   MD5 computed while the bytes were written) is trusted only while the file's
@@ -127,11 +128,17 @@ class _FileStream:
 class LocalStore(GetBytesMixin):
     """A directory as a bucket. See the module docstring for how keys map to files."""
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        # fsync before the rename, so a crash never leaves a renamed but empty
-        # file behind; a backup repository on local disk relies on that.
+    def __init__(self, root: str | os.PathLike[str], *, sync_new: bool = True) -> None:
+        # A file that replaces another is always fsynced before the rename, so
+        # a crash never swaps good bytes for an empty file. A new file is
+        # fsynced too when ``sync_new``: a backup repository on local disk
+        # relies on that order (archives durable before the snapshot that
+        # names them). Data targets (restore, sync, pitr --to) skip it, as cp,
+        # rsync and restic do: a crash can leave a new file empty, which a
+        # re-run rewrites, and there was nothing there to lose. Measured:
+        # fsync of every new file cost a 1.3 GB restore 1-1.5 s of its 7.
         self.root = Path(root).absolute()
-        self._fsync = fsync
+        self._sync_new = sync_new
 
     @property
     def url(self) -> str:
@@ -238,7 +245,7 @@ class LocalStore(GetBytesMixin):
                     size += len(chunk)
                     handle.write(chunk)
                 handle.flush()
-                if self._fsync:
+                if self._sync_new or os.path.lexists(path):
                     os.fsync(handle.fileno())
                 st = os.fstat(handle.fileno())
             etag = digest.hexdigest() if digest is not None else str(md5)

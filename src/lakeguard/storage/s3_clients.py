@@ -13,6 +13,7 @@ boto3 session (profile, env credentials, SSO, instance roles)
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class S3Clients:
-    """A boto3 client and what obstore needs to reach the same endpoint."""
+    """A botocore client and what obstore needs to reach the same endpoint."""
 
     session: Any
     client: S3Client
@@ -41,39 +42,61 @@ class S3Clients:
         return credentials.access_key if credentials else None
 
 
-def connect(bucket: str, settings: StoreSettings) -> S3Clients:
-    """Create the boto3 session and client (no request is made)."""
-    import boto3
+# One botocore session per profile and process: a session caches the parsed S3
+# service model and the credential chain, so every store after the first
+# gets its client for a fraction of the cost (measured: ~0.15 s per store).
+# boto3's own Session is not needed (and its import costs ~0.1 s more).
+_SESSIONS: dict[str | None, Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session(profile: str | None) -> Any:
     import botocore.session
+
+    session = _SESSIONS.get(profile)
+    if session is None:
+        session = botocore.session.Session(profile=profile)
+        # Keep timestamps as text: dateutil parsing was 2/3 of a listing's CPU.
+        session.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=raw_timestamp
+        )
+        _SESSIONS[profile] = session
+    return session
+
+
+def connect(bucket: str, settings: StoreSettings) -> S3Clients:
+    """Create the botocore client (no request is made)."""
     from botocore import exceptions as bx
     from botocore.config import Config
 
     where = Where(bucket, settings.endpoint_url or "AWS", "connect")
-    try:
-        core = botocore.session.get_session()
-        # Keep timestamps as text: dateutil parsing was 2/3 of a listing's CPU.
-        core.get_component("response_parser_factory").set_parser_defaults(
-            timestamp_parser=raw_timestamp
-        )
-        session = boto3.Session(botocore_session=core, profile_name=settings.profile)
-        endpoint = (
-            settings.endpoint_url
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL")
-            or core.get_scoped_config().get("endpoint_url")
-        )
-    except bx.BotoCoreError as err:
-        raise from_botocore(err, where) from err
-    region = settings.region or session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
-    config = Config(
-        region_name=region,
-        max_pool_connections=settings.concurrency + 4,
-        retries={"mode": "standard", "max_attempts": 3},
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        s3={"addressing_style": "path"} if endpoint else {},
-    )
-    client = session.client("s3", endpoint_url=endpoint or None, config=config)
+    # botocore sessions are not safe to create clients from on many threads at once.
+    with _SESSIONS_LOCK:
+        try:
+            session = _session(settings.profile)
+            endpoint = (
+                settings.endpoint_url
+                or os.environ.get("AWS_ENDPOINT_URL_S3")
+                or os.environ.get("AWS_ENDPOINT_URL")
+                or session.get_scoped_config().get("endpoint_url")
+            )
+            region = (
+                settings.region
+                or session.get_config_variable("region")
+                or os.environ.get("AWS_REGION")
+                or "us-east-1"
+            )
+            config = Config(
+                region_name=region,
+                max_pool_connections=settings.concurrency + 4,
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+                s3={"addressing_style": "path"} if endpoint else {},
+            )
+            client = session.create_client("s3", endpoint_url=endpoint or None, config=config)
+        except bx.BotoCoreError as err:
+            raise from_botocore(err, where) from err
     client.meta.events.register("before-parse.s3.ListObjectVersions", record_version_order)
     return S3Clients(session, client, client.meta.endpoint_url, region, bool(endpoint))
 

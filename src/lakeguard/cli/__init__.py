@@ -93,4 +93,27 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    _leave(run())
+
+
+def _leave(code: int) -> None:
+    """Exit without Python's teardown of every object, once everything is flushed.
+
+    A process that loaded botocore, pyarrow and typer spends 0.13-0.17 s
+    freeing them one by one at exit (measured: a fifth of a no-change backup).
+    By now every file lakeguard wrote is closed (with-blocks) and every worker
+    joined; the standard streams, logging and atexit handlers (temporary
+    directories' finalizers among them) are flushed and run here first.
+    """
+    import atexit
+    import contextlib
+    import logging
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        # A reader that went away (``| head``) or a closed stream: nothing to flush.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    logging.shutdown()
+    atexit._run_exitfuncs()
+    os._exit(code)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,13 +52,15 @@ from lakeguard.repository.repo import Repository, default_cache_dir
 from lakeguard.repository.reuse import Orphans, ReuseIndex, find_orphans
 from lakeguard.repository.snapshot import SnapshotHeader, SnapshotStats
 from lakeguard.repository.spool import RowSpool
-from lakeguard.storage.base import Store
+from lakeguard.storage.base import ObjectInfo, Store
+from lakeguard.storage.pump import Ahead, batched
 from lakeguard.timeparse import iso
 from lakeguard.transfer.parts import adjust_part_size
 
 MiB = 1024 * 1024
 MAX_MEMBERS = 20_000  # per archive: keeps manifest.json (one frame) a few MB
 MIN_ARCHIVE_SIZE = 64 * 1024
+LIST_BATCH = 1000  # listed objects handed over at a time
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -247,74 +250,82 @@ def backup(
     source = SourceRef.of(location)
     snapshot_id = new_snapshot_id(started)
     result = BackupResult(snapshot_id=snapshot_id, source=source.url)
-    run_doc = {
-        "kind": "lakeguard-run",
-        "format": FORMAT_VERSION,
-        "id": snapshot_id,
-        "source": source.url,
-        "started": iso(started),
-        "hostname": socket.gethostname(),
-    }
-    # The run is recorded before the snapshot list is read: a prune that does not
-    # see this record also saw every header this run can pick as its parent
-    # (docs/format.md, "Forget and prune").
-    repo.write(
-        repo.layout.run(snapshot_id),
-        (json.dumps(run_doc, indent=2) + "\n").encode(),
-        content_type="application/json",
-    )
-    history = repo.snapshots(source=source.url)
-    parent = history[-1] if history else None
-    result.parent = parent.id if parent else None
-    cache = (cache_dir or default_cache_dir(repo)) / "manifests"
-    parent_rows = _parent_rows(repo, parent, cache)
-    orphans = find_orphans(repo, source.url, exclude=snapshot_id)
-    index = ReuseIndex(heapq.merge(parent_rows, orphans.rows, key=lambda row: row.key))
-    workers = workers or max(2, os.cpu_count() or 2)
-    with (
-        tempfile.TemporaryDirectory(prefix="lakeguard-backup-") as scratch,
-        ThreadPoolExecutor(concurrency, thread_name_prefix="lakeguard-fetch") as fetch_pool,
-        ThreadPoolExecutor(
-            max(1, concurrency // 2), thread_name_prefix="lakeguard-mirror"
-        ) as mirror_pool,
-    ):
-        spool = RowSpool(Path(scratch) / "rows")
-
-        def on_object(nbytes: int) -> None:
-            if on_progress is not None:
-                on_progress(1, nbytes)
-
-        ctx = PackContext(
-            source_store=store,
-            source=source,
-            repo=repo,
-            snapshot_id=snapshot_id,
-            level=level,
-            block_size=block_size,
-            fetch_pool=fetch_pool,
-            mirrors=[Mirror(loc, mirror) for loc, mirror in mirrors],
-            mirror_pool=mirror_pool if mirrors else None,
-            on_object=on_object,
+    # The source is listed from now on, on a thread of its own, while the
+    # repository's state is read (run record, snapshots, parent manifest):
+    # their round trips overlap (a no-change backup is mostly round trips).
+    with Ahead(
+        batched(store.list(location.prefix), LIST_BATCH), depth=4, name="lakeguard-list"
+    ) as listing:
+        run_doc = {
+            "kind": "lakeguard-run",
+            "format": FORMAT_VERSION,
+            "id": snapshot_id,
+            "source": source.url,
+            "started": iso(started),
+            "hostname": socket.gethostname(),
+        }
+        # The run is recorded before the snapshot list is read: a prune that does not
+        # see this record also saw every header this run can pick as its parent
+        # (docs/format.md, "Forget and prune").
+        repo.write(
+            repo.layout.run(snapshot_id),
+            (json.dumps(run_doc, indent=2) + "\n").encode(),
+            content_type="application/json",
         )
-        run = _Run(ctx=ctx, workers=workers, spool=spool, result=result, on_progress=on_progress)
-        adopted: set[str] = set()
-        try:
-            _plan(store, location, index, orphans, run, archive_size, adopted)
-            run.finish()
-        except BaseException:
-            run.abort()
-            raise
-        result.adopted_archives = len(adopted)
-        _adopt_catalogs(repo, source, orphans, adopted)
-        manifest_path = Path(scratch) / "manifest.parquet"
-        _write_manifest(manifest_path, spool, snapshot_id, result)
-        header = _commit(repo, manifest_path, cache, result, source, started, clock, tags)
-    result.duration_s = header.stats.duration_s
-    return result
+        history = repo.snapshots(source=source.url)
+        parent = history[-1] if history else None
+        result.parent = parent.id if parent else None
+        cache = (cache_dir or default_cache_dir(repo)) / "manifests"
+        parent_rows = _parent_rows(repo, parent, cache)
+        orphans = find_orphans(repo, source.url, exclude=snapshot_id)
+        index = ReuseIndex(heapq.merge(parent_rows, orphans.rows, key=lambda row: row.key))
+        workers = workers or max(2, os.cpu_count() or 2)
+        with (
+            tempfile.TemporaryDirectory(prefix="lakeguard-backup-") as scratch,
+            ThreadPoolExecutor(concurrency, thread_name_prefix="lakeguard-fetch") as fetch_pool,
+            ThreadPoolExecutor(
+                max(1, concurrency // 2), thread_name_prefix="lakeguard-mirror"
+            ) as mirror_pool,
+        ):
+            spool = RowSpool(Path(scratch) / "rows", snapshot_id=snapshot_id)
+
+            def on_object(nbytes: int) -> None:
+                if on_progress is not None:
+                    on_progress(1, nbytes)
+
+            ctx = PackContext(
+                source_store=store,
+                source=source,
+                repo=repo,
+                snapshot_id=snapshot_id,
+                level=level,
+                block_size=block_size,
+                fetch_pool=fetch_pool,
+                mirrors=[Mirror(loc, mirror) for loc, mirror in mirrors],
+                mirror_pool=mirror_pool if mirrors else None,
+                on_object=on_object,
+            )
+            run = _Run(
+                ctx=ctx, workers=workers, spool=spool, result=result, on_progress=on_progress
+            )
+            adopted: set[str] = set()
+            try:
+                _plan(listing, location, index, orphans, run, archive_size, adopted)
+                run.finish()
+            except BaseException:
+                run.abort()
+                raise
+            result.adopted_archives = len(adopted)
+            _adopt_catalogs(repo, source, orphans, adopted)
+            manifest_path = Path(scratch) / "manifest.parquet"
+            _write_manifest(manifest_path, spool, snapshot_id, result)
+            header = _commit(repo, manifest_path, cache, result, source, started, clock, tags)
+        result.duration_s = header.stats.duration_s
+        return result
 
 
 def _plan(
-    store: Store,
+    listing: Iterable[list[ObjectInfo]],
     location: Location,
     index: ReuseIndex,
     orphans: Orphans,
@@ -327,7 +338,7 @@ def _plan(
     reused = run.spool.open_run()
     result = run.result
     try:
-        for info in store.list(location.prefix):
+        for info in itertools.chain.from_iterable(listing):
             if info.is_delete_marker:
                 continue
             relative = location.relative(info.key)
@@ -365,6 +376,12 @@ def _adopt_catalogs(
 
 
 def _write_manifest(path: Path, spool: RowSpool, snapshot_id: str, result: BackupResult) -> None:
+    single = spool.only_run()
+    if single is not None:
+        single.replace(path)
+        result.objects += spool.rows
+        result.bytes += spool.bytes
+        return
     with ManifestWriter(path, snapshot_id=snapshot_id) as writer:
         for row in spool.merged():
             writer.write(row)

@@ -167,7 +167,16 @@ def list_snapshots(
     Headers are small (a few hundred bytes) and there is one per backup run,
     so the list is held in memory.
     """
-    headers = [read_header(store, layout, sid) for sid in list_snapshot_ids(store, layout)]
+    ids = list(list_snapshot_ids(store, layout))
+    if len(ids) <= 1:
+        headers = [read_header(store, layout, sid) for sid in ids]
+    else:
+        # One GET per header: in parallel, or a repository of a year of
+        # nightly backups would wait for 365 round trips in a row.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(16, len(ids)), thread_name_prefix="lakeguard-headers") as pool:
+            headers = list(pool.map(lambda sid: read_header(store, layout, sid), ids))
     if source is not None:
         headers = [header for header in headers if header.source == source]
     # Ids carry whole seconds; two runs started in the same second sort by their headers.

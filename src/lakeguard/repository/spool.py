@@ -23,12 +23,14 @@ _MERGE_AT_ONCE = 64
 class RowSpool:
     """Sorted runs of manifest rows in ``directory``; see the module docstring."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, snapshot_id: str = "") -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._runs: list[Path] = []
         self._names = itertools.count()
+        self._snapshot_id = snapshot_id
         self.rows = 0
+        self.bytes = 0
 
     def _path(self) -> Path:
         return self.directory / f"run-{next(self._names):06d}.parquet"
@@ -38,10 +40,11 @@ class RowSpool:
         if not rows:
             return
         path = self._path()
-        with ManifestWriter(path) as writer:
+        with self._writer(path) as writer:
             writer.write_all(rows)
         self._runs.append(path)
         self.rows += len(rows)
+        self.bytes += sum(row.size for row in rows)
         if len(self._runs) > MAX_RUNS:
             self._compact()
 
@@ -49,17 +52,22 @@ class RowSpool:
         """A run written row by row (rows must come in key order)."""
         return SpoolRun(self, self._path())
 
-    def _adopt(self, path: Path, rows: int) -> None:
+    def _writer(self, path: Path) -> ManifestWriter:
+        # Runs carry the snapshot id like the manifest: a lone run is the manifest.
+        return ManifestWriter(path, snapshot_id=self._snapshot_id)
+
+    def _adopt(self, path: Path, rows: int, nbytes: int) -> None:
         if rows:
             self._runs.append(path)
             self.rows += rows
+            self.bytes += nbytes
         else:
             path.unlink(missing_ok=True)
 
     def _compact(self) -> None:
         oldest, self._runs = self._runs[:_MERGE_AT_ONCE], self._runs[_MERGE_AT_ONCE:]
         path = self._path()
-        with ManifestWriter(path) as writer:
+        with self._writer(path) as writer:
             writer.write_all(_merge(oldest))
         for run in oldest:
             run.unlink(missing_ok=True)
@@ -69,19 +77,26 @@ class RowSpool:
         """Every row, in key order."""
         return _merge(self._runs)
 
+    def only_run(self) -> Path | None:
+        """The one run when there is exactly one: it already is the merged manifest
+        (a no-change backup then writes its manifest once, not three times)."""
+        return self._runs[0] if len(self._runs) == 1 and self._snapshot_id else None
+
 
 class SpoolRun:
     def __init__(self, spool: RowSpool, path: Path) -> None:
         self._spool = spool
         self._path = path
-        self._writer = ManifestWriter(path)
+        self._writer = spool._writer(path)
+        self._bytes = 0
 
     def write(self, row: ManifestRow) -> None:
         self._writer.write(row)
+        self._bytes += row.size
 
     def close(self) -> None:
         self._writer.close()
-        self._spool._adopt(self._path, self._writer.rows)
+        self._spool._adopt(self._path, self._writer.rows, self._bytes)
 
 
 def _merge(paths: Sequence[Path]) -> Iterator[ManifestRow]:

@@ -57,8 +57,8 @@ from lakeguard.storage.pump import pump
 from lakeguard.storage.s3_clients import S3Clients, connect, obstore_store
 from lakeguard.storage.s3_copy import enough_to_copy, multipart_copy, single_copy
 from lakeguard.storage.s3_errors import Where, from_botocore, from_obstore
+from lakeguard.storage.s3_listing import CONTENTS, VERSIONS, ListedObject, ListedVersion
 from lakeguard.storage.s3_wire import (
-    VERSION_ORDER,
     BotoStream,
     ObstoreStream,
     latest_first,
@@ -174,13 +174,25 @@ class S3Store(GetBytesMixin):
             kwargs["StartAfter"] = start_after
         pages = self.client.get_paginator("list_objects_v2").paginate(**kwargs)
         for page in self._pages("list", prefix, pages):
-            for item in page.get("Contents", ()):
+            fast = page.get(CONTENTS)
+            if fast is None:  # a page the fast parser left to botocore
+                fast = [
+                    ListedObject(
+                        item["Key"],
+                        item.get("Size", 0),
+                        item.get("ETag"),
+                        item.get("LastModified"),
+                        item.get("StorageClass"),
+                    )
+                    for item in page.get("Contents", ())
+                ]
+            for key, size, etag, modified, storage_class in fast:
                 yield ObjectInfo(
-                    key=item["Key"],
-                    size=item.get("Size", 0),
-                    etag=strip_etag(item.get("ETag")),
-                    last_modified=parse_time(item.get("LastModified")),
-                    storage_class=item.get("StorageClass"),
+                    key=key,
+                    size=size,
+                    etag=strip_etag(etag),
+                    last_modified=parse_time(modified),
+                    storage_class=storage_class,
                 )
 
     def _pages(self, op: str, prefix: str, pages: Iterable[Any]) -> Iterator[Any]:
@@ -214,27 +226,22 @@ class S3Store(GetBytesMixin):
             Bucket=self.bucket, Prefix=prefix
         )
         for page in self._pages("list_versions", prefix, pages):
-            versions = iter(page.get("Versions", ()))
-            markers = iter(page.get("DeleteMarkers", ()))
-            order = page.get(VERSION_ORDER)
-            if order is None:  # no raw order recorded: versions, then markers
-                order = [False] * len(page.get("Versions", ())) + [True] * len(
-                    page.get("DeleteMarkers", ())
-                )
-            for is_marker in order:
-                item = next(markers) if is_marker else next(versions)
-                version_id = item.get("VersionId")
+            entries = page.get(VERSIONS)
+            if entries is None:  # no fast parse: botocore's lists, versions then markers
+                entries = _botocore_versions(page)
+            for entry in entries:
+                version_id = entry.version_id
                 if never_versioned and version_id == "null":
                     version_id = None
                 yield ObjectInfo(
-                    key=item["Key"],
-                    size=0 if is_marker else item.get("Size", 0),
-                    etag=None if is_marker else strip_etag(item.get("ETag")),
-                    last_modified=parse_time(item.get("LastModified")),
+                    key=entry.key,
+                    size=entry.size,
+                    etag=strip_etag(entry.etag),
+                    last_modified=parse_time(entry.last_modified),
                     version_id=version_id,
-                    is_latest=bool(item.get("IsLatest")),
-                    is_delete_marker=is_marker,
-                    storage_class=None if is_marker else item.get("StorageClass"),
+                    is_latest=entry.is_latest,
+                    is_delete_marker=entry.is_delete_marker,
+                    storage_class=entry.storage_class,
                 )
 
     def list_prefixes(self, prefix: str = "") -> builtins.list[str]:
@@ -646,3 +653,34 @@ def _no_such_bucket() -> Exception:
         {"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"}},
         "HeadBucket",
     )
+
+
+def _botocore_versions(page: Any) -> builtins.list[ListedVersion]:
+    """A page botocore parsed itself: versions, then delete markers (order lost)."""
+    entries = [
+        ListedVersion(
+            item["Key"],
+            item.get("VersionId"),
+            bool(item.get("IsLatest")),
+            False,
+            item.get("Size", 0),
+            item.get("ETag"),
+            item.get("LastModified"),
+            item.get("StorageClass"),
+        )
+        for item in page.get("Versions", ())
+    ]
+    entries.extend(
+        ListedVersion(
+            item["Key"],
+            item.get("VersionId"),
+            bool(item.get("IsLatest")),
+            True,
+            0,
+            None,
+            item.get("LastModified"),
+            None,
+        )
+        for item in page.get("DeleteMarkers", ())
+    )
+    return entries

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from lakeguard.storage import StoreSettings
 from lakeguard.storage.s3_errors import Where, from_botocore
-from lakeguard.storage.s3_wire import raw_timestamp, record_version_order
+from lakeguard.storage.s3_listing import fast_objects_page, fast_versions_page
+from lakeguard.storage.s3_wire import raw_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -97,7 +98,9 @@ def connect(bucket: str, settings: StoreSettings) -> S3Clients:
             client = session.create_client("s3", endpoint_url=endpoint or None, config=config)
         except bx.BotoCoreError as err:
             raise from_botocore(err, where) from err
-    client.meta.events.register("before-parse.s3.ListObjectVersions", record_version_order)
+    events = client.meta.events
+    events.register("before-parse.s3.ListObjectsV2", fast_objects_page)
+    events.register("before-parse.s3.ListObjectVersions", fast_versions_page)
     return S3Clients(session, client, client.meta.endpoint_url, region, bool(endpoint))
 
 

@@ -1,4 +1,4 @@
-"""How S3 responses become lakeguard's types: timestamps, checksums, bodies, version order."""
+"""How S3 responses become lakeguard's types: timestamps, checksums, bodies."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from lakeguard.storage.base import ObjectInfo
 from lakeguard.storage.s3_errors import Where, from_botocore, from_obstore
 
 READ_CHUNK = 1024 * 1024  # bounded memory per open read stream
-VERSION_ORDER = "LakeguardVersionOrder"
 
 
 def parse_time(value: object) -> datetime | None:
@@ -50,30 +49,6 @@ def obstore_can_address(key: str) -> bool:
     if any(part in (".", "..") for part in key.split("/")):
         return False
     return not any(ord(ch) < 32 or ch in "\\\x7f" for ch in key)
-
-
-def record_version_order(
-    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
-) -> None:
-    # botocore splits a ListObjectVersions page into Versions and DeleteMarkers
-    # and loses their interleaving; the page's XML order is the newest-first
-    # order per key, which timestamps (1 s resolution on some servers) cannot
-    # restore. Record the element sequence so the two lists can be merged back.
-    body = response_dict.get("body") or b""
-    if response_dict.get("status_code") != 200 or not body:
-        return
-    import xml.etree.ElementTree as ET
-
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        return
-    order = [
-        element.tag.rsplit("}", 1)[-1] == "DeleteMarker"
-        for element in root
-        if element.tag.rsplit("}", 1)[-1] in ("Version", "DeleteMarker")
-    ]
-    customized_response_dict[VERSION_ORDER] = order
 
 
 def latest_first(versions: builtins.list[ObjectInfo]) -> builtins.list[ObjectInfo]:

@@ -232,7 +232,7 @@ def ranged_reads(settings: StoreSettings, box_pid: int, repo_url: str) -> dict[s
     costs the server (SeaweedFS stores multipart objects in part-sized chunks).
     """
     repo_loc = parse_location(repo_url)
-    store = open_store(repo_loc, settings)
+    store = open_store(repo_loc, settings.for_repository())
     archive = max(store.list(repo_loc.prefix + "archives/"), key=lambda info: info.size)
     out: dict[str, Any] = {"archive_bytes": archive.size}
     for label, step in (("whole", archive.size), ("8 MiB ranges", 8 * MiB), ("1 MiB ranges", MiB)):
@@ -376,7 +376,7 @@ def profiles(settings: StoreSettings, box_pid: int, work: Path) -> list[dict[str
 
     source = parse_location(f"s3://{LAKE_BUCKET}/lake")
     repo_loc = parse_location(f"s3://{REPO_BUCKET}/lg-profile")
-    repo = init_repository(open_store(repo_loc, settings), repo_loc).repository
+    repo = init_repository(open_store(repo_loc, settings.for_repository()), repo_loc).repository
     target = work / "profile-restore"
     target_loc = parse_location(str(target))
     out = [
@@ -452,7 +452,7 @@ def one_object(
     from lakeguard.repository.repo import default_cache_dir, open_repository
 
     repo_loc = parse_location(repo_url)
-    counting = CountingStore(open_store(repo_loc, settings))
+    counting = CountingStore(open_store(repo_loc, settings.for_repository()))
     repo = open_repository(counting, repo_loc)
     cache = work / "cold-cache" if cold else default_cache_dir(repo)
     shutil.rmtree(work / "cold-cache", ignore_errors=True)
@@ -594,7 +594,7 @@ def workers_run(workers: int, repo_url: str) -> int:
     settings = StoreSettings(endpoint_url=os.environ["AWS_ENDPOINT_URL"], region="us-east-1")
     source = parse_location(f"s3://{LAKE_BUCKET}/lake")
     repo_loc = parse_location(repo_url)
-    repo = open_repository(open_store(repo_loc, settings), repo_loc)
+    repo = open_repository(open_store(repo_loc, settings.for_repository()), repo_loc)
     backup(open_store(source, settings), source, repo, workers=workers)
     return 0
 

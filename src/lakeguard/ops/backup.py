@@ -38,7 +38,14 @@ from typing import Any
 from lakeguard import __version__
 from lakeguard.errors import BucketNotFoundError, UsageError
 from lakeguard.location import Location
-from lakeguard.ops.backup_pack import Mirror, PackContext, PackItem, PackResult, pack_archive
+from lakeguard.ops.backup_pack import (
+    Mirror,
+    PackContext,
+    PackItem,
+    PackResult,
+    pack_archive,
+    readahead_bytes,
+)
 from lakeguard.repository.catalog_writer import write_catalog
 from lakeguard.repository.layout import (
     FORMAT_VERSION,
@@ -304,6 +311,7 @@ def backup(
                 mirrors=[Mirror(loc, mirror) for loc, mirror in mirrors],
                 mirror_pool=mirror_pool if mirrors else None,
                 on_object=on_object,
+                readahead_bytes=readahead_bytes(workers),
             )
             run = _Run(
                 ctx=ctx, workers=workers, spool=spool, result=result, on_progress=on_progress

@@ -2,7 +2,7 @@
 
     pack_archive(ctx, archive_id, items)        runs on a backup worker thread
       small objects (<= block size): fetched ahead on the shared fetch pool,
-          at most READAHEAD_ITEMS / READAHEAD_BYTES ahead of the writer
+          at most READAHEAD_ITEMS / readahead_bytes ahead of the writer
       large objects: streamed in the worker thread, block by block
       each object -> ArchiveWriter.member (SHA-256 on the way)
                   -> mirrors (small: a PUT on the mirror pool; large: a tee thread
@@ -53,7 +53,21 @@ from lakeguard.transfer.parts import adjust_part_size
 log = logging.getLogger(__name__)
 
 READAHEAD_ITEMS = 64
-READAHEAD_BYTES = 64 * 1024 * 1024
+# Bytes of small objects fetched ahead, shared by every packing worker: each
+# gets budget / workers, between 8 and 64 MiB. Two workers (2 cores) keep 64
+# MiB each, as fast as more; eight got 64 MiB each too and peaked at 760 MB
+# (bench/backup.py), a fixed budget keeps the process near the same size
+# whatever the core count.
+READAHEAD_BUDGET = 128 * 1024 * 1024
+READAHEAD_MIN = 8 * 1024 * 1024
+READAHEAD_MAX = 64 * 1024 * 1024
+
+
+def readahead_bytes(workers: int) -> int:
+    """Each packing worker's share of the read-ahead budget."""
+    return max(READAHEAD_MIN, min(READAHEAD_MAX, READAHEAD_BUDGET // max(1, workers)))
+
+
 PACK_ATTEMPTS = 3
 _FATAL = (BucketNotFoundError, EndpointUnreachableError, AccessDeniedError)
 
@@ -89,6 +103,7 @@ class PackContext:
     mirror_pool: ThreadPoolExecutor | None = None
     on_object: Callable[[int], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    readahead_bytes: int = READAHEAD_MAX
 
 
 @dataclass(slots=True)
@@ -270,7 +285,7 @@ class _Packer:
         try:
             while True:
                 while not exhausted and (
-                    len(ahead) < READAHEAD_ITEMS and ahead_bytes < READAHEAD_BYTES
+                    len(ahead) < READAHEAD_ITEMS and ahead_bytes < ctx.readahead_bytes
                 ):
                     item = next(pending, None)
                     if item is None:

@@ -47,21 +47,24 @@ class S3Clients:
 # service model and the credential chain, so every store after the first
 # gets its client for a fraction of the cost (measured: ~0.15 s per store).
 # boto3's own Session is not needed (and its import costs ~0.1 s more).
-_SESSIONS: dict[str | None, Any] = {}
+# Keyed by the AWS_* environment too: a session reads its credentials and
+# region from there once.
+_SESSIONS: dict[tuple[str | None, tuple[tuple[str, str], ...]], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
 def _session(profile: str | None) -> Any:
     import botocore.session
 
-    session = _SESSIONS.get(profile)
+    key = (profile, tuple(sorted(i for i in os.environ.items() if i[0].startswith("AWS_"))))
+    session = _SESSIONS.get(key)
     if session is None:
         session = botocore.session.Session(profile=profile)
         # Keep timestamps as text: dateutil parsing was 2/3 of a listing's CPU.
         session.get_component("response_parser_factory").set_parser_defaults(
             timestamp_parser=raw_timestamp
         )
-        _SESSIONS[profile] = session
+        _SESSIONS[key] = session
     return session
 
 

@@ -54,11 +54,11 @@ log = logging.getLogger(__name__)
 
 READAHEAD_ITEMS = 64
 # Bytes of small objects fetched ahead, shared by every packing worker: each
-# gets budget / workers, between 8 and 64 MiB. Two workers (2 cores) keep 64
-# MiB each, as fast as more; eight got 64 MiB each too and peaked at 760 MB
-# (bench/backup.py), a fixed budget keeps the process near the same size
-# whatever the core count.
-READAHEAD_BUDGET = 128 * 1024 * 1024
+# gets budget / workers, between 8 and 64 MiB (held twice: raw and compressed).
+# With 64 MiB each, eight workers peaked at 760 MB (bench/backup.py); a fixed
+# budget keeps the process near the same size whatever the core count. Each
+# worker's archive upload holds its parts in flight too (4 x 8 MiB).
+READAHEAD_BUDGET = 64 * 1024 * 1024
 READAHEAD_MIN = 8 * 1024 * 1024
 READAHEAD_MAX = 64 * 1024 * 1024
 

@@ -55,10 +55,15 @@ class StoreSettings:
     # fsync new local files before they appear (see LocalStore): a repository
     # needs that order; data targets only sync files that replace others.
     sync_new_files: bool = False
+    # Parts in flight per multipart upload (memory: this many x part size).
+    parts_in_flight: int = 4
 
     def for_repository(self) -> StoreSettings:
-        """These settings for a backup repository's store."""
-        return dataclasses.replace(self, server_checksums=False, sync_new_files=True)
+        """These settings for a backup repository's store: a backup uploads one
+        archive per packing worker at once, so each needs fewer parts in flight."""
+        return dataclasses.replace(
+            self, server_checksums=False, sync_new_files=True, parts_in_flight=2
+        )
 
 
 def open_base_store(location: Location, settings: StoreSettings) -> Store:

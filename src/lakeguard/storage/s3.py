@@ -73,7 +73,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MiB = 1024 * 1024
-PART_CONCURRENCY = 4  # parts in flight per multipart upload (memory: 4 x part_size)
 
 
 class S3Store(GetBytesMixin):
@@ -488,7 +487,7 @@ class S3Store(GetBytesMixin):
                 attributes=attributes,
                 use_multipart=True,
                 chunk_size=part_size,
-                max_concurrency=PART_CONCURRENCY,
+                max_concurrency=self.settings.parts_in_flight,
             ),
         )
         return PutResult(key, strip_etag(result.get("e_tag")), result.get("version"), size)

@@ -399,7 +399,11 @@ def profiles(settings: StoreSettings, box_pid: int, work: Path) -> list[dict[str
 def cli_no_change_profile(env: dict[str, str], repo_url: str, work: Path) -> dict[str, float]:
     """Where a no-change ``lakeguard backup`` process spends its wall time (main thread)."""
     out = work / "cli.prof"
-    argv = ["-m", "cProfile", "-o", str(out), "-m", "lakeguard", "backup"]
+    # Through run(), not main(): main() leaves with os._exit, before cProfile
+    # could write its file.
+    script = work / "cli_run.py"
+    script.write_text("import sys\nfrom lakeguard.cli import run\nsys.exit(run())\n")
+    argv = ["-m", "cProfile", "-o", str(out), str(script), "backup"]
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, *argv, f"s3://{LAKE_BUCKET}/lake", "--repo", repo_url, "-q"],

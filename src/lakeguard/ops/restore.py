@@ -60,8 +60,8 @@ GROUP_BYTES = 8 * 1024 * 1024
 GROUP_ROWS = 512
 # Fetches wait on the network, so many run at once (--concurrency); checking
 # and writing what was fetched is CPU work, which more threads than cores only
-# slow down (GIL hand-offs): 16 threads doing both restored the bench lake in
-# 7.3 s, 4 in 6.7 s. Fetched groups queue for one of these slots.
+# slow down (GIL hand-offs). Measured, bench lake restored on 2 cores with 16
+# fetch threads: 5.4-5.5 s with 2 of these slots, 6.2-6.6 s without a limit.
 _CPU_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 

@@ -1,0 +1,71 @@
+"""Listing pages read in one pass: entries, decoded keys, order, what is left to botocore."""
+
+from __future__ import annotations
+
+from lakeguard.storage.s3_listing import (
+    CONTENTS,
+    VERSIONS,
+    ListedObject,
+    fast_objects_page,
+    fast_versions_page,
+)
+
+NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+
+
+def test_objects_page_is_read_and_only_the_rest_left_to_botocore() -> None:
+    body = (
+        f"<ListBucketResult {NS}><Name>b</Name><EncodingType>url</EncodingType>"
+        "<IsTruncated>true</IsTruncated><NextContinuationToken>tok</NextContinuationToken>"
+        "<Contents><Key>a+b%2Bc%3D.parquet</Key><Size>7</Size><ETag>&quot;e1&quot;</ETag>"
+        "<LastModified>2026-01-01T00:00:00.000Z</LastModified>"
+        "<StorageClass>STANDARD</StorageClass></Contents>"
+        "<Contents><Key>z</Key><Size>0</Size></Contents></ListBucketResult>"
+    ).encode()
+    response = {"status_code": 200, "body": body}
+    custom: dict[str, object] = {}
+    fast_objects_page(response, custom)
+    assert custom[CONTENTS] == [
+        ListedObject("a b+c=.parquet", 7, '"e1"', "2026-01-01T00:00:00.000Z", "STANDARD"),
+        ListedObject("z", 0, None, None, None),
+    ]
+    left = response["body"]
+    assert b"Contents" not in left and b"NextContinuationToken>tok<" in left
+
+
+def test_versions_keep_their_interleaving() -> None:
+    body = (
+        f"<ListVersionsResult {NS}><IsTruncated>false</IsTruncated>"
+        "<DeleteMarker><Key>k</Key><VersionId>3</VersionId><IsLatest>true</IsLatest>"
+        "<LastModified>2026-01-03T00:00:00Z</LastModified></DeleteMarker>"
+        "<Version><Key>k</Key><VersionId>2</VersionId><IsLatest>false</IsLatest>"
+        "<Size>5</Size><ETag>&quot;e&quot;</ETag></Version>"
+        "<DeleteMarker><Key>k</Key><VersionId>1</VersionId><IsLatest>false</IsLatest>"
+        "</DeleteMarker></ListVersionsResult>"
+    ).encode()
+    response = {"status_code": 200, "body": body}
+    custom: dict[str, list[object]] = {}
+    fast_versions_page(response, custom)
+    entries = custom[VERSIONS]
+    assert [(e.version_id, e.is_delete_marker, e.is_latest) for e in entries] == [  # type: ignore[attr-defined]
+        ("3", True, True),
+        ("2", False, False),
+        ("1", True, False),
+    ]
+    assert entries[1].size == 5 and entries[0].etag is None  # type: ignore[attr-defined]
+
+
+def test_a_page_that_does_not_parse_is_left_to_botocore() -> None:
+    for response in (
+        {"status_code": 200, "body": b"<not xml"},
+        {"status_code": 500, "body": b"<Error/>"},
+        {
+            "status_code": 200,
+            "body": f"<ListBucketResult {NS}><Contents><Size>1</Size></Contents>"
+            "</ListBucketResult>".encode(),
+        },
+    ):
+        before = dict(response)
+        custom: dict[str, object] = {}
+        fast_objects_page(response, custom)
+        assert custom == {} and response == before

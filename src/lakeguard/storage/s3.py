@@ -16,7 +16,7 @@ Keys obstore cannot represent exactly are read and written through boto3 too.
 
 Clients are created on first use (thread-safe), so opening a store is cheap.
 Both engines get the same endpoint, region and credentials (the standard AWS
-chain through a boto3 session: env, profile, SSO, instance roles), path-style
+chain through a botocore session: env, profile, SSO, instance roles), path-style
 addressing for custom endpoints, bounded retries and timeouts, so that an
 endpoint that is down fails in seconds.
 """

@@ -1,10 +1,12 @@
 """Building the two S3 engines from StoreSettings and the standard AWS chain.
 
-boto3 session (profile, env credentials, SSO, instance roles)
+botocore session, one per profile and AWS_* environment (profile, env
+credentials, SSO, instance roles)
     -> endpoint: --endpoint-url, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, profile
     -> region: --region, profile/env, else us-east-1
-    -> boto3 client: path-style for custom endpoints, pool sized to the
-       concurrency, botocore standard retries, connect/read timeouts
+    -> botocore client: path-style for custom endpoints, pool sized to the
+       concurrency, standard retries, connect/read timeouts, and the
+       one-pass listing parsers (s3_listing.py) hooked before its own
     -> obstore store per bucket: same endpoint, region and credentials
        (handed over by a provider, refreshed when they expire), bounded
        retries (about 10 s) so an endpoint that is down fails fast

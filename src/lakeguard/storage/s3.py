@@ -57,6 +57,7 @@ from lakeguard.storage.pump import pump
 from lakeguard.storage.s3_clients import S3Clients, connect, obstore_store
 from lakeguard.storage.s3_copy import enough_to_copy, multipart_copy, single_copy
 from lakeguard.storage.s3_errors import Where, from_botocore, from_obstore
+from lakeguard.storage.s3_light import LightCopier
 from lakeguard.storage.s3_listing import CONTENTS, VERSIONS, ListedObject, ListedVersion
 from lakeguard.storage.s3_wire import (
     BotoStream,
@@ -84,6 +85,8 @@ class S3Store(GetBytesMixin):
         self._lock = threading.Lock()
         self._clients: S3Clients | None = None
         self._obstore: Any = None
+        self._light_copier: LightCopier | None = None
+        self._light_checked = False
         # Objects above this are copied part by part (S3 refuses larger single copies).
         self.multipart_copy_threshold = MAX_SINGLE_COPY
         self.copy_part_size = 512 * MiB
@@ -572,6 +575,7 @@ class S3Store(GetBytesMixin):
                 part_size=part,
                 workers=max(1, min(8, self.settings.concurrency)),
             )
+        light = self._light()
         return single_copy(
             lambda op, call: self._call(op, dst_key, call),
             self.client,
@@ -579,7 +583,26 @@ class S3Store(GetBytesMixin):
             kwargs,
             info,
             metadata,
+            light=None
+            if light is None
+            else lambda: light.copy(
+                copy_source,
+                self.bucket,
+                dst_key,
+                storage_class=kwargs.get("StorageClass"),
+                where=self._where("copy", dst_key),
+            ),
         )
+
+    def _light(self) -> LightCopier | None:
+        """The botocore-free CopyObject sender (s3_light), when this endpoint allows it."""
+        if not self._light_checked:
+            clients = self.clients
+            with self._lock:
+                if not self._light_checked:
+                    self._light_copier = LightCopier.for_clients(clients)
+                    self._light_checked = True
+        return self._light_copier
 
     def delete(self, key: str, *, version_id: str | None = None) -> DeleteResult:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}

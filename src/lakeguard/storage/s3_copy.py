@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeguard.hashing import strip_etag
 from lakeguard.storage.base import ObjectInfo, PutResult
+from lakeguard.storage.s3_light import Copied
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -64,8 +65,16 @@ def single_copy(
     kwargs: Mapping[str, Any],
     info: ObjectInfo,
     metadata: Mapping[str, str] | None,
+    *,
+    light: Callable[[], Copied] | None = None,
 ) -> PutResult:
-    """Copy ``copy_source`` to ``kwargs['Bucket']/kwargs['Key']`` in one CopyObject."""
+    """Copy ``copy_source`` to ``kwargs['Bucket']/kwargs['Key']`` in one CopyObject.
+
+    ``light`` sends the plain copy (metadata kept) without botocore (s3_light).
+    """
+    if metadata is None and light is not None:
+        copied = light()
+        return PutResult(kwargs["Key"], strip_etag(copied.etag), copied.version_id, info.size)
     request: dict[str, Any] = dict(kwargs)
     if metadata is not None:
         # REPLACE drops every attribute not given again: keep the content type.

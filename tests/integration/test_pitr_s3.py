@@ -242,3 +242,59 @@ def test_kill_9_mid_apply_then_rerun_finishes_and_copies_nothing_twice(
     versions = all_versions(s3_client, bucket)
     assert len(versions) == 120
     assert {k: store.get_bytes(k) for k in keys} == {k: body(k) for k in keys}
+
+
+def test_kill_9_mid_copy_elsewhere_then_rerun_finishes_it(
+    s3_client: Any, s3_settings: StoreSettings
+) -> None:
+    """pitr --to an empty bucket streams copies as it lists; killed, a re-run diffs
+    against what landed and copies only the rest."""
+    bucket, replica = new_bucket(s3_client), new_bucket(s3_client)
+    store = s3(bucket, s3_settings)
+    keys = [f"lake/dt=2026-02-11/part-{n:03d}.parquet" for n in range(40)]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: store.put(k, body(k)), keys))
+    at = moment()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: store.put(k, body(k, "bad")), keys))
+    argv = [
+        sys.executable,
+        "-m",
+        "lakeguard",
+        "pitr",
+        f"s3://{bucket}/lake",
+        "--at",
+        at.isoformat(),
+        "--to",
+        f"s3://{replica}/restored",
+    ]
+    slow = {**os.environ, "LAKEGUARD_FAULTS": "latency=0.25,ops=copy"}
+    process = subprocess.Popen(
+        [*argv, "--concurrency", "2"], env=slow, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if len(all_versions(s3_client, replica)) >= 6:  # some copies landed
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    time.sleep(0.5)  # a copy the server had fully received still lands
+    landed = len(all_versions(s3_client, replica))
+    assert 0 < landed < 40
+
+    rerun = subprocess.run(
+        [*argv, "--json"], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    doc = json.loads(rerun.stdout)
+    assert doc["plan"]["copy"] == 40 - landed and doc["plan"]["unchanged"] == landed
+    assert doc["verified"] == {"ok": 40 - landed, "failed": 0}
+    assert len(all_versions(s3_client, replica)) == 40  # nothing copied twice
+    target = s3(replica, s3_settings)
+    assert {k: target.get_bytes("restored/" + k[len("lake/") :]) for k in keys} == {
+        k: body(k) for k in keys
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -206,6 +206,71 @@ def test_restore_to_another_bucket_and_to_a_local_directory(tmp_path: Path) -> N
     assert (folder / "a key with spaces +=.txt").read_bytes() == b"f" * 10
     again = pitr(store, LOC, at=at, to=(local, Location("file", str(folder))))
     assert again.plan.actions == 0 and again.plan.unchanged == 8
+
+
+def test_an_empty_destination_gets_the_plan_a_diff_would_give(tmp_path: Path) -> None:
+    """To an empty destination the copies stream as the listing goes (no diff):
+    the same actions, counts and verification as a destination that must be diffed."""
+    clock = Clock()
+    store, at = incident(clock)
+    streamed_to = MemoryStore("streamed", versioning="Enabled")
+    diffed_to = MemoryStore("diffed", versioning="Enabled")
+    MemoryStore._named.update(streamed=streamed_to, diffed=diffed_to)
+    diffed_to.put("elsewhere/other.txt", b"not under the prefix")  # the bucket is not empty
+    diffed_to.put("r/unrelated-but-under-prefix", b"?")  # this one forces a diff
+    streamed_plan, diffed_plan = tmp_path / "streamed.jsonl", tmp_path / "diffed.jsonl"
+    streamed = pitr(
+        store,
+        LOC,
+        at=at,
+        to=(streamed_to, parse_location("memory://streamed/r")),
+        plan_out=streamed_plan,
+    )
+    diffed = pitr(
+        store,
+        LOC,
+        at=at,
+        to=(diffed_to, parse_location("memory://diffed/r")),
+        plan_out=diffed_plan,
+    )
+    assert streamed.ok and diffed.ok
+    for field in ("plan", "applied", "verified"):
+        assert streamed.to_json()[field] == diffed.to_json()[field], field
+    assert streamed.plan.keys == diffed.plan.keys == 8
+    assert streamed.plan.versions == diffed.plan.versions
+    assert sorted(map(repr, read_plan(streamed_plan))) == sorted(map(repr, read_plan(diffed_plan)))
+    assert current(streamed_to, "r/") == {"r/" + k[len("t/") :]: v for k, v in GOOD.items()}
+
+
+class _ListingBreaks(StoreWrapper):
+    """The version listing fails after a few entries."""
+
+    def list_versions(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for n, info in enumerate(self.inner.list_versions(prefix)):
+            if n == 3:
+                raise StoreError("listing cut", op="list_versions")
+            yield info
+
+
+def test_a_listing_that_fails_while_copies_stream_fails_the_run(tmp_path: Path) -> None:
+    clock = Clock()
+    store, at = incident(clock)
+    other = MemoryStore("other", versioning="Enabled")
+    MemoryStore._named["other"] = other
+    plan_file = tmp_path / "plan.jsonl"
+    with pytest.raises(StoreError, match="listing cut"):
+        pitr(
+            _ListingBreaks(store),
+            LOC,
+            at=at,
+            to=(other, parse_location("memory://other/r")),
+            plan_out=plan_file,
+        )
+    assert not plan_file.exists()  # no plan file that looks whole
+    # What landed is a prefix of the work; a re-run diffs and finishes it.
+    again = pitr(store, LOC, at=at, to=(other, parse_location("memory://other/r")))
+    assert again.ok and again.to_json()["verified"]["failed"] == 0
+    assert current(other, "r/") == {"r/" + k[len("t/") :]: v for k, v in GOOD.items()}
 
 
 def test_to_a_location_inside_loc_is_refused() -> None:

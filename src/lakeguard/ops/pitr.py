@@ -61,6 +61,7 @@ from lakeguard.ops.report import human_bytes
 from lakeguard.ops.sync import (
     Outcome,
     aborts_run,
+    apply_copies,
     apply_transfer,
     bounded_map,
     describe,
@@ -74,6 +75,7 @@ from lakeguard.ops.sync import (
     write_rows,
 )
 from lakeguard.storage.base import ObjectInfo, Store
+from lakeguard.storage.pump import Ahead
 from lakeguard.timeparse import iso
 
 ProgressCallback = Callable[[int, int], None]
@@ -441,6 +443,55 @@ def _targets(states: Iterator[KeyState], summary: PlanSummary) -> Iterator[Objec
             yield target
 
 
+def _is_empty(store: Store, location: Location) -> bool:
+    """Whether nothing is stored under ``location`` (one listing request)."""
+    return next(iter(store.list(location.prefix)), None) is None
+
+
+def _stream_to_empty(
+    store: Store,
+    location: Location,
+    to: tuple[Store, Location],
+    states: Iterator[KeyState],
+    result: PitrResult,
+    *,
+    plan_path: Path,
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """Copy each key's target to an empty destination while the source is listed.
+
+    The listing runs ahead on a thread (a page takes a round trip the copies
+    should not wait for); the plan file is written as the copies are handed out.
+    """
+    dst, dst_location = to
+    with PlanWriter(plan_path) as writer:
+        summary = writer.summary
+
+        def copies() -> Iterator[Action]:
+            for target in _targets(states, summary):
+                if target.is_delete_marker:
+                    summary.unchanged += 1  # should not exist, and does not
+                    continue
+                action = Action(
+                    COPY,
+                    dst_location.key(location.relative(target.key)),
+                    source=target.key,
+                    version_id=target.version_id,
+                    size=target.size,
+                    etag=target.etag.strip('"').lower() if target.etag else None,
+                    storage_class=target.storage_class,
+                )
+                writer.write(action)
+                yield action
+
+        with Ahead(copies(), depth=1024, name="lakeguard-list") as ahead:
+            result.outcome = apply_copies(
+                store, dst, ahead, concurrency=concurrency, on_progress=on_progress
+            )
+        result.plan = summary
+
+
 def _to_elsewhere(
     store: Store,
     location: Location,
@@ -466,10 +517,27 @@ def _to_elsewhere(
             versions += 1
             yield info
 
+    exists = prepare_destination(dst, scheme=dst_location.scheme, dry_run=result.dry_run)
+    if exists and not result.dry_run and _is_empty(dst, dst_location):
+        # Nothing there to compare with: every target is a copy. The copies
+        # start as the listing goes instead of after a diff (measured on the
+        # 2,200-object bench lake: the listing and the diff took 0.8 s of 8.5).
+        _stream_to_empty(
+            store,
+            location,
+            to,
+            key_states(listing(), at),
+            result,
+            plan_path=plan_path,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        )
+        result.plan.versions = versions
+        return
     src_rows = scratch / "targets.parquet"
     write_rows(src_rows, _targets(key_states(listing(), at), counted))
     dst_rows = scratch / "destination.parquet"
-    if prepare_destination(dst, scheme=dst_location.scheme, dry_run=result.dry_run):
+    if exists:
         take_inventory(dst, dst_location, output=dst_rows, concurrency=concurrency)
     else:
         empty_rows(dst_rows)

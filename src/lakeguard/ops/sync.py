@@ -389,19 +389,18 @@ def require_force(dst: Store, summary: DiffSummary, *, force: bool, what: str) -
     )
 
 
-def apply_transfer(
+def apply_copies(
     src: Store,
     dst: Store,
-    plan_path: Path,
+    actions: Iterable[Action],
     *,
     concurrency: int = 16,
     on_progress: ProgressCallback | None = None,
 ) -> Outcome:
-    """Copy and delete as the plan says; each copy is checked as it is written."""
+    """Run the copy actions (taken as they come); each copy is checked as it is written."""
     from lakeguard.transfer import ChecksumMismatch, CopyItem, ItemResult, copy_objects
 
     outcome = Outcome()
-    progress = on_progress or (lambda objects, nbytes: None)
 
     def copied(item: ItemResult) -> None:
         if item.ok:
@@ -425,7 +424,7 @@ def apply_transfer(
             etag=a.etag,
             storage_class=a.storage_class,
         )
-        for a in read_plan(plan_path, only=[COPY])
+        for a in actions
     )
     copy_objects(
         src,
@@ -433,9 +432,29 @@ def apply_transfer(
         items,
         concurrency=concurrency,
         on_item=copied,
-        on_progress=progress,
+        on_progress=on_progress or (lambda objects, nbytes: None),
         keep_failures=FAILURES_KEPT,
     )
+    return outcome
+
+
+def apply_transfer(
+    src: Store,
+    dst: Store,
+    plan_path: Path,
+    *,
+    concurrency: int = 16,
+    on_progress: ProgressCallback | None = None,
+) -> Outcome:
+    """Copy and delete as the plan says; each copy is checked as it is written."""
+    outcome = apply_copies(
+        src,
+        dst,
+        read_plan(plan_path, only=[COPY]),
+        concurrency=concurrency,
+        on_progress=on_progress,
+    )
+    progress = on_progress or (lambda objects, nbytes: None)
 
     def remove(action: Action) -> tuple[Action, BaseException | None]:
         try:

@@ -8,6 +8,7 @@ botocore can, and fail the same way.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from lakeguard.storage.base import Store
 from lakeguard.storage.s3 import S3Store
 from lakeguard.storage.s3_clients import connect
 from lakeguard.storage.s3_errors import Where, from_botocore
-from lakeguard.storage.s3_light import LightCopier
+from lakeguard.storage.s3_light import LightCopier, SigV4, host_header
 from lakeguard.storage.wrappers import unwrap
 
 pytestmark = pytest.mark.s3
@@ -238,3 +239,64 @@ def test_an_error_inside_a_200_is_a_transient_failure(monkeypatch: pytest.Monkey
     assert sent.headers["x-amz-metadata-directive"] == "COPY"
     assert sent.headers["x-amz-storage-class"] == "GLACIER_IR"
     assert sent.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=k/")
+
+
+SIGNED_CASES = [
+    ("dst/plain.parquet", "src/plain.parquet", None, None),
+    ("dst/a key with spaces +=.txt", "src/a key+=.txt", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", None),
+    ("dst/ünï/çødé ключ", "src/x%41y~z", "null", "STANDARD_IA"),
+    ("deep//double/slash", "src/quote'and\"&?#", None, "GLACIER_IR"),
+]
+
+
+@pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzEJr//////////wEaDOPsessiontoken="])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:8333",
+        "https://s3.example.com",
+        "https://S3.Example.com:443",
+        "http://minio.local:80/prefix",
+        "http://[::1]:9000",
+    ],
+)
+def test_the_signature_is_botocores(
+    endpoint: str, token: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every header and the Authorization equal what botocore's S3 SigV4 signer makes."""
+    import botocore.auth
+    import botocore.session
+    from botocore.awsrequest import AWSRequest
+    from botocore.utils import percent_encode
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    if token:
+        monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    else:
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    session = botocore.session.Session()
+    fixed = datetime(2026, 2, 11, 23, 59, 58, tzinfo=UTC)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: fixed)
+    assert host_header(endpoint) == botocore.auth._host_from_url(endpoint)  # type: ignore[attr-defined]
+    base_path = endpoint.split("//", 1)[1].partition("/")[2]
+    signer = SigV4(session, "eu-central-1", endpoint)
+    for day in (fixed, fixed + timedelta(seconds=3)):  # the second crosses midnight
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, d=day, **k: d)
+        for key, src, version, storage_class in SIGNED_CASES:
+            headers = {
+                "x-amz-copy-source": percent_encode(f"b/{src}", safe="-._~/")
+                + (f"?versionId={version}" if version else ""),
+                "x-amz-metadata-directive": "COPY",
+            }
+            if storage_class:
+                headers["x-amz-storage-class"] = storage_class
+            path = f"/bucket/{percent_encode(key, safe='/~')}"
+            ours = signer.sign(
+                "PUT", ("/" + base_path if base_path else "") + path, headers, now=day
+            )
+            theirs = AWSRequest("PUT", endpoint + path, headers=dict(headers), data=b"")
+            frozen = session.get_credentials().get_frozen_credentials()
+            botocore.auth.S3SigV4Auth(frozen, "s3", "eu-central-1").add_auth(theirs)
+            expected = {k.lower(): v for k, v in theirs.headers.items()}
+            assert {k.lower(): v for k, v in ours.items()} == expected, key

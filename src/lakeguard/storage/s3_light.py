@@ -5,9 +5,16 @@ A server-side copy is one small request: a PUT of the destination key with an
 1.9 ms of CPU per copy (parameter validation, serialisation, a dozen event
 hooks, the user-agent string, response parsing): copying a 2,200-object
 prefix took more client CPU than it took the server to copy the bytes. Here
-the request is built by hand, signed by botocore's own SigV4 signer, and sent
-on the client's own connection pool (same TLS, proxy and timeout settings):
-0.9 ms per copy (measured: 200 copies on SeaweedFS).
+the request is built and signed by hand and sent on the client's own
+connection pool (same TLS, proxy and timeout settings). Measured on
+SeaweedFS, 300 copies on 16 threads, CPU per copy: botocore's copy_object
+1.87 ms; botocore's signer on an AWSRequest 0.89 ms; this 0.52 ms.
+
+The signature is AWS Signature Version 4, written here because botocore's
+signer works on its own request type and costs more than the rest of the
+request (header dicts keyed case-insensitively, URL parsing, a signing key
+derived anew per request). The signing key is derived once a day. A test
+checks every header and signature against botocore's signer.
 
     PUT {endpoint}/{bucket}/{key}             path-style, key percent-encoded as botocore does
     x-amz-copy-source: {bucket}/{key}[?versionId=...]
@@ -26,8 +33,13 @@ Retries are RetryStore's, as for every other call.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 from lakeguard.errors import LakeguardError, StoreError
@@ -40,11 +52,85 @@ if TYPE_CHECKING:
 # '-._~' (botocore.handlers._quote_source_header_from_dict).
 _KEY_SAFE = "/~"
 _SOURCE_SAFE = "-._~/"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class Copied(NamedTuple):
     etag: str | None
     version_id: str | None
+
+
+def host_header(url: str) -> str:
+    """The Host value signed, as botocore signs it: lowercase, port unless the scheme's default."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
+        host = f"{host}:{parts.port}"
+    return host
+
+
+class SigV4:
+    """Signs header-only S3 requests (no query string, empty body) with SigV4."""
+
+    def __init__(self, session: Any, region: str, url: str) -> None:
+        self._session = session
+        self.region = region
+        self.host = host_header(url)
+        self._lock = threading.Lock()
+        self._key: tuple[str, str, bytes] | None = None  # (secret, day, signing key)
+
+    def _signing_key(self, secret: str, day: str) -> bytes:
+        cached = self._key
+        if cached is not None and cached[0] == secret and cached[1] == day:
+            return cached[2]
+        key = ("AWS4" + secret).encode()
+        for part in (day, self.region, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        with self._lock:
+            self._key = (secret, day, key)
+        return key
+
+    def sign(
+        self, method: str, path: str, headers: dict[str, str], *, now: datetime | None = None
+    ) -> dict[str, str]:
+        """``headers`` (lowercase names) with the date, payload hash and Authorization added."""
+        from botocore.exceptions import NoCredentialsError
+
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            raise NoCredentialsError()
+        # Frozen per request: refreshable credentials renew themselves here.
+        frozen = credentials.get_frozen_credentials()
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        day = stamp[:8]
+        headers = {**headers, "x-amz-content-sha256": _EMPTY_SHA256, "x-amz-date": stamp}
+        if frozen.token:
+            headers["x-amz-security-token"] = frozen.token
+        signed = {"host": self.host, **headers}
+        names = sorted(signed)
+        canonical = "\n".join(
+            (
+                method,
+                path,
+                "",  # no query string
+                "".join(f"{name}:{' '.join(signed[name].split())}\n" for name in names),
+                ";".join(names),
+                _EMPTY_SHA256,
+            )
+        )
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(
+            ("AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest())
+        )
+        key = self._signing_key(frozen.secret_key, day)
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={frozen.access_key}/{scope}, "
+            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        )
+        return headers
 
 
 class LightCopier:
@@ -54,6 +140,8 @@ class LightCopier:
         self.clients = clients
         self._http = http
         self._base = clients.endpoint.rstrip("/")
+        self._path = urlsplit(self._base).path  # an endpoint may have a path of its own
+        self.signer = SigV4(clients.session, clients.region, self._base)
 
     @classmethod
     def for_clients(cls, clients: S3Clients) -> LightCopier | None:
@@ -77,9 +165,7 @@ class LightCopier:
         where: Where,
     ) -> Copied:
         """Copy ``source`` ({"Bucket","Key"[,"VersionId"]}) to ``bucket/key``."""
-        from botocore.auth import S3SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.exceptions import NoCredentialsError
+        from botocore.awsrequest import AWSPreparedRequest
         from botocore.utils import percent_encode
 
         copy_source = percent_encode(f"{source['Bucket']}/{source['Key']}", safe=_SOURCE_SAFE)
@@ -88,20 +174,17 @@ class LightCopier:
         headers = {"x-amz-copy-source": copy_source, "x-amz-metadata-directive": "COPY"}
         if storage_class and storage_class != "STANDARD":
             headers["x-amz-storage-class"] = storage_class
-        url = f"{self._base}/{bucket}/{percent_encode(key, safe=_KEY_SAFE)}"
-        request = AWSRequest("PUT", url, headers=headers, data=b"")
+        path = f"/{bucket}/{percent_encode(key, safe=_KEY_SAFE)}"
         try:
-            credentials = self.clients.session.get_credentials()
-            if credentials is None:
-                raise NoCredentialsError()
-            # Frozen per request: refreshable credentials renew themselves here.
-            signer = S3SigV4Auth(credentials.get_frozen_credentials(), "s3", self.clients.region)
-            signer.add_auth(request)
-            response = self._http.send(request.prepare())
+            signed = self.signer.sign("PUT", self._path + path, headers)
+            # Plain dict headers: urllib3 takes them as they are (botocore's
+            # HTTPHeaders would only be turned back into one).
+            request = AWSPreparedRequest("PUT", self._base + path, cast(Any, signed), b"", False)
+            response = self._http.send(request)
             status, body = response.status_code, response.content
         except LakeguardError:
             raise
-        except Exception as err:  # botocore's connection and timeout errors
+        except Exception as err:  # botocore's connection, timeout and credential errors
             raise from_botocore(err, where) from err
         root = _xml(body)
         if status >= 300 or root is None or _local(root.tag) == "Error":

@@ -178,3 +178,33 @@ def test_keys_that_could_hurt_plain_tar_get_safe_member_names(key: str) -> None:
 def test_ordinary_keys_are_their_own_member_names() -> None:
     for key in ["dt=2026-02-11/part-0.parquet", "a/b/c.txt", "folder/", "x y/ü.csv"]:
         assert member_name(key) == key
+
+
+def test_a_member_read_whole_gets_the_frames_a_streamed_one_gets() -> None:
+    """prepare_member (fetch threads) and member() (streaming) cut the same frames."""
+    from lakeguard.archive.writer import prepare_member
+
+    decompress = zstandard.ZstdDecompressor().decompress
+    for key, body in OBJECTS.items():
+        streamed_writer, whole_writer = (
+            ArchiveWriter(block_size=BLOCK),
+            ArchiveWriter(block_size=BLOCK),
+        )
+        streamed: list[bytes] = []
+        record = _drain(
+            streamed_writer.member(key, len(body), [body], mtime=1_700_000_000), streamed
+        )
+        prepared = prepare_member(key, body, mtime=1_700_000_000, block_size=BLOCK)
+        whole: list[bytes] = []
+        again = _drain(whole_writer.prepared(prepared), whole)
+        assert [decompress(f) for f in whole] == [decompress(f) for f in streamed], key
+        assert [raw for _f, raw in prepared.frames] == [len(decompress(f)) for f in streamed]
+        assert (again.sha256, again.size, again.frame_length) == (
+            record.sha256,
+            record.size,
+            record.frame_length,
+        )
+        for frame in whole:  # every frame says its size and carries its checksum
+            params = zstandard.get_frame_parameters(frame)
+            assert params.content_size == len(decompress(frame)) and params.has_checksum
+    assert len(prepare_member("big", OBJECTS["dir/big.bin"], block_size=BLOCK).frames) == 4

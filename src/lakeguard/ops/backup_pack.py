@@ -1,7 +1,7 @@
 """Packing new objects into one archive, uploaded while it is produced.
 
     pack_archive(ctx, archive_id, items)        runs on a backup worker thread
-      small objects (<= block size): fetched ahead on the shared fetch pool,
+      small objects (<= FETCH_WHOLE): fetched ahead on the shared fetch pool,
           at most READAHEAD_ITEMS / readahead_bytes ahead of the writer
       large objects: streamed in the worker thread, block by block
       each object -> ArchiveWriter.member (SHA-256 on the way)
@@ -53,6 +53,10 @@ from lakeguard.transfer.parts import adjust_part_size
 log = logging.getLogger(__name__)
 
 READAHEAD_ITEMS = 64
+# Objects up to this size are fetched whole, ahead, and hashed and compressed
+# on the fetch threads (in block-size frames); larger ones stream through the
+# archive's thread.
+FETCH_WHOLE = 4 * 1024 * 1024
 # Bytes of small objects fetched ahead, shared by every packing worker: each
 # gets budget / workers, between 8 and 64 MiB (held twice: raw and compressed).
 # With 64 MiB each, eight workers peaked at 760 MB (bench/backup.py); a fixed
@@ -127,14 +131,16 @@ class _Fetched:
     member: PreparedMember | None  # None when the bytes read disagree with the size
 
 
-def _fetch_small(store: Store, item: PackItem, level: int) -> _Fetched:
+def _fetch_small(store: Store, item: PackItem, level: int, block_size: int) -> _Fetched:
     """GET a small object, then hash and compress its member, on a fetch thread."""
     with store.get(item.key, version_id=item.version_id) as stream:
         info = stream.info
         data = b"".join(stream)
     if len(data) != info.size:
         return _Fetched(info, data, None)
-    member = prepare_member(member_name(item.relative), data, level=level, mtime=_mtime(info))
+    member = prepare_member(
+        member_name(item.relative), data, level=level, mtime=_mtime(info), block_size=block_size
+    )
     return _Fetched(info, data, member)
 
 
@@ -291,9 +297,9 @@ class _Packer:
                     if item is None:
                         exhausted = True
                         break
-                    if item.size <= ctx.block_size:
+                    if item.size <= max(ctx.block_size, FETCH_WHOLE):
                         fetch = ctx.fetch_pool.submit(
-                            _fetch_small, ctx.source_store, item, ctx.level
+                            _fetch_small, ctx.source_store, item, ctx.level, ctx.block_size
                         )
                         ahead.append((item, fetch))
                         ahead_bytes += item.size

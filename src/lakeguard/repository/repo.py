@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 REPO_KIND = "lakeguard-repo"
 LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 DEFAULT_ARCHIVE_SIZE = 128 * 1024 * 1024
-DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
+DEFAULT_BLOCK_SIZE = 1024 * 1024  # data per zstd frame (see archive/writer.py)
 DEFAULT_LEVEL = 3
 
 

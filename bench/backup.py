@@ -258,7 +258,7 @@ def _category(entry: tuple[str, int, str]) -> str:
     text = f"{filename}:{name}"
     if "_hashlib" in text or "sha256" in name:
         return "hashlib (SHA-256; MD5 ETags of local writes)"
-    if "Zstd" in name or "zstd" in text or "zstandard" in text:
+    if "Zstd" in name or "zstd" in text or "zstandard" in text or name == "compress_frame":
         return "zstd"
     if "obstore" in text or "s3_wire" in filename:
         return "obstore calls (Python side)"

@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeguard import cpu
 from lakeguard.archive.writer import (
     ArchiveWriteError,
     ArchiveWriter,
@@ -138,9 +139,10 @@ def _fetch_small(store: Store, item: PackItem, level: int, block_size: int) -> _
         data = b"".join(stream)
     if len(data) != info.size:
         return _Fetched(info, data, None)
-    member = prepare_member(
-        member_name(item.relative), data, level=level, mtime=_mtime(info), block_size=block_size
-    )
+    with cpu.SLOTS:  # hashing and compressing: one thread per core (lakeguard/cpu.py)
+        member = prepare_member(
+            member_name(item.relative), data, level=level, mtime=_mtime(info), block_size=block_size
+        )
     return _Fetched(info, data, member)
 
 

@@ -21,7 +21,6 @@ are reported as failed.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakeguard import cpu
 from lakeguard.archive.reader import ArchiveDamaged, ArchiveReader, Member, open_member_stream
 from lakeguard.errors import (
     AccessDeniedError,
@@ -58,11 +58,6 @@ _LARGE_SLOTS = threading.BoundedSemaphore(2)
 # 0.12 s in 8 MiB ones (bench/backup.py), for a few MB more memory in flight.
 GROUP_BYTES = 8 * 1024 * 1024
 GROUP_ROWS = 512
-# Fetches wait on the network, so many run at once (--concurrency); checking
-# and writing what was fetched is CPU work, which more threads than cores only
-# slow down (GIL hand-offs). Measured, bench lake restored on 2 cores with 16
-# fetch threads: 5.4-5.5 s with 2 of these slots, 6.2-6.6 s without a limit.
-_CPU_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 
 class DataMismatch(OperationalError):
@@ -239,7 +234,7 @@ def _run_group(
         ]
     done = []
     view = memoryview(blob)
-    with _CPU_SLOTS:
+    with cpu.SLOTS:  # checking and writing is CPU work: one thread per core
         for row in rows:
             begin = row.frame_offset - start
             frames = view[begin : begin + row.frame_length]

@@ -208,3 +208,20 @@ def test_a_member_read_whole_gets_the_frames_a_streamed_one_gets() -> None:
             params = zstandard.get_frame_parameters(frame)
             assert params.content_size == len(decompress(frame)) and params.has_checksum
     assert len(prepare_member("big", OBJECTS["dir/big.bin"], block_size=BLOCK).frames) == 4
+
+
+def test_fast_levels_get_tables_sized_for_one_block_and_others_keep_zstds() -> None:
+    from lakeguard.archive.writer import compress_frame, compression_parameters
+
+    three = compression_parameters(3)
+    assert (three.hash_log, three.chain_log) == (15, 15)
+    assert three.strategy == zstandard.ZstdCompressionParameters.from_level(3).strategy
+    nineteen = compression_parameters(19)
+    plain = zstandard.ZstdCompressionParameters.from_level(19)
+    assert (nineteen.hash_log, nineteen.chain_log) == (plain.hash_log, plain.chain_log)
+    body = random_bytes(300_000) + b"repeat" * 50_000
+    for level in (-5, 1, 3, 19):
+        frame = compress_frame(level, body[:1000], memoryview(body)[1000:])
+        assert zstandard.ZstdDecompressor().decompress(frame) == body
+        params = zstandard.get_frame_parameters(frame)
+        assert params.content_size == len(body) and params.has_checksum

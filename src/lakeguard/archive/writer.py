@@ -77,6 +77,32 @@ def padding(size: int) -> bytes:
 _local = threading.local()
 
 
+# Tables of the fast strategies (levels 1-4) capped at 2^15 entries. zstd sizes
+# them for windows of 2 MiB and more (level 3: 2^17 and 2^16); a frame here
+# holds at most a block (1 MiB by default), and smaller tables stay in the
+# core's caches beside it. Measured: the bench backup compressed 480 -> 710
+# MB/s per core while the S3 server shared the cores; stored size within 1%
+# of plain level 3 (Python sources 4.997 vs 5.036, shared libraries 3.175 vs
+# 3.213, snappy Parquet equal, uncompressed Parquet 2.798 vs 2.775).
+_TABLE_LOG_CAP = 15
+_FAST_STRATEGIES = (1, 2)  # ZSTD_fast, ZSTD_dfast
+
+
+def compression_parameters(level: int) -> Any:
+    """zstd parameters for ``level``: zstd's own, tables capped for the fast levels."""
+    import zstandard
+
+    base = zstandard.ZstdCompressionParameters.from_level(level)
+    fast = base.strategy in _FAST_STRATEGIES
+    return zstandard.ZstdCompressionParameters.from_level(
+        level,
+        hash_log=min(base.hash_log, _TABLE_LOG_CAP) if fast else base.hash_log,
+        chain_log=min(base.chain_log, _TABLE_LOG_CAP) if fast else base.chain_log,
+        write_checksum=1,
+        write_content_size=1,
+    )
+
+
 def compressor(level: int) -> Any:
     """This thread's zstd compression context for ``level`` (contexts are not thread-safe)."""
     import zstandard
@@ -87,7 +113,7 @@ def compressor(level: int) -> Any:
     found = cache.get(level)
     if found is None:
         found = cache[level] = zstandard.ZstdCompressor(
-            level=level, write_checksum=True, write_content_size=True
+            compression_params=compression_parameters(level)
         )
     return found
 

@@ -16,7 +16,8 @@ import pytest
 
 from lakeguard.location import parse_location
 from lakeguard.storage import StoreSettings, open_store
-from lakeguard.storage.wrappers import FaultStore, RetryStore
+from lakeguard.storage.faults import FaultStore
+from lakeguard.storage.wrappers import RetryStore
 
 pytestmark = pytest.mark.s3
 

@@ -13,8 +13,9 @@ from lakeguard.errors import NotFoundError, StoreError, UnsupportedError
 from lakeguard.hashing import StreamHasher
 from lakeguard.storage import StoreSettings
 from lakeguard.storage.base import MIN_PART_SIZE
+from lakeguard.storage.faults import FaultPlan, FaultStore
 from lakeguard.storage.s3 import S3Store
-from lakeguard.storage.wrappers import FaultPlan, FaultStore, RetryPolicy, RetryStore
+from lakeguard.storage.wrappers import RetryPolicy, RetryStore
 from storage_suite import StoreSuite, VersionedStoreSuite
 
 pytestmark = pytest.mark.s3

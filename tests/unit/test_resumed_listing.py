@@ -14,14 +14,9 @@ import pytest
 
 from lakeguard.errors import StoreError, TransientError, UsageError
 from lakeguard.storage.base import ObjectInfo
+from lakeguard.storage.faults import FaultPlan, FaultStore
 from lakeguard.storage.memory import MemoryStore
-from lakeguard.storage.wrappers import (
-    FaultPlan,
-    FaultStore,
-    RetryPolicy,
-    RetryStore,
-    StoreWrapper,
-)
+from lakeguard.storage.wrappers import RetryPolicy, RetryStore, StoreWrapper
 
 KEYS = [
     "a-b",

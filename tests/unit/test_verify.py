@@ -14,8 +14,8 @@ from lakeguard.location import Location, parse_location
 from lakeguard.ops.inventory import take_inventory
 from lakeguard.ops.verify import in_sample, parse_sample, verify
 from lakeguard.storage.base import chunked
+from lakeguard.storage.faults import FaultPlan, FaultStore
 from lakeguard.storage.memory import MemoryStore
-from lakeguard.storage.wrappers import FaultPlan, FaultStore
 
 LOC = parse_location("memory://lake/data")
 

@@ -19,15 +19,9 @@ from lakeguard.errors import (
 from lakeguard.location import parse_location
 from lakeguard.storage import StoreSettings, open_store
 from lakeguard.storage.base import BytesStream, ObjectStream, chunked
+from lakeguard.storage.faults import FaultPlan, FaultStore
 from lakeguard.storage.memory import MemoryStore
-from lakeguard.storage.wrappers import (
-    OPS,
-    FaultPlan,
-    FaultStore,
-    LimitStore,
-    RetryPolicy,
-    RetryStore,
-)
+from lakeguard.storage.wrappers import OPS, LimitStore, RetryPolicy, RetryStore
 
 FAST = RetryPolicy(attempts=4, fast=True)
 DATA = bytes(range(256)) * 400  # 100 KiB

@@ -163,6 +163,9 @@ def _safe_segment(part: str) -> str:
     return part
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # one scan in C per key, not a loop per character
+
+
 def member_name(relative_key: str) -> str:
     """The tar member name of an object: its key, unless plain ``tar -x`` could be hurt.
 
@@ -178,7 +181,7 @@ def member_name(relative_key: str) -> str:
         or relative_key == MANIFEST_MEMBER  # plain tar -x must not let it clobber ours
         or relative_key.startswith("/")
         or any(part in {"", ".", ".."} for part in body)
-        or any(ord(char) < 32 or ord(char) == 127 for char in relative_key)
+        or _CONTROL.search(relative_key) is not None
     )
     if unsafe:
         return (

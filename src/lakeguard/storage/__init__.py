@@ -83,7 +83,8 @@ def open_base_store(location: Location, settings: StoreSettings) -> Store:
 
 def open_store(location: Location, settings: StoreSettings | None = None) -> Store:
     """The store behind ``location`` with the standard wrappers composed."""
-    from lakeguard.storage.wrappers import FaultPlan, FaultStore, RetryPolicy, RetryStore
+    from lakeguard.storage.faults import FaultPlan, FaultStore
+    from lakeguard.storage.wrappers import RetryPolicy, RetryStore
 
     settings = settings or StoreSettings()
     store = open_base_store(location, settings)

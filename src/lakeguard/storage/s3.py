@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import builtins
 import itertools
-import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from lakeguard.errors import (
-    BucketNotFoundError,
     LakeguardError,
     NotFoundError,
     UnsupportedError,
@@ -41,7 +39,6 @@ from lakeguard.hashing import strip_etag
 from lakeguard.storage import StoreSettings
 from lakeguard.storage.base import (
     DEFAULT_PART_SIZE,
-    MAX_PARTS,
     MAX_SINGLE_COPY,
     MIN_PART_SIZE,
     BytesStream,
@@ -55,10 +52,10 @@ from lakeguard.storage.base import (
 )
 from lakeguard.storage.pump import pump
 from lakeguard.storage.s3_clients import S3Clients, connect, obstore_store
-from lakeguard.storage.s3_copy import enough_to_copy, multipart_copy, single_copy
+from lakeguard.storage.s3_copy import copy_object
 from lakeguard.storage.s3_errors import Where, from_botocore, from_obstore
 from lakeguard.storage.s3_light import LightCopier
-from lakeguard.storage.s3_listing import CONTENTS, VERSIONS, ListedObject, ListedVersion
+from lakeguard.storage.s3_listing import CONTENTS, VERSIONS, ListedObject, botocore_versions
 from lakeguard.storage.s3_wire import (
     BotoStream,
     ObstoreStream,
@@ -230,7 +227,7 @@ class S3Store(GetBytesMixin):
         for page in self._pages("list_versions", prefix, pages):
             entries = page.get(VERSIONS)
             if entries is None:  # no fast parse: botocore's lists, versions then markers
-                entries = _botocore_versions(page)
+                entries = botocore_versions(page)
             for entry in entries:
                 version_id = entry.version_id
                 if never_versioned and version_id == "null":
@@ -504,7 +501,7 @@ class S3Store(GetBytesMixin):
         metadata: Mapping[str, str] | None = None,
         src_info: ObjectInfo | None = None,
     ) -> PutResult:
-        return self._copy(self, src_key, dst_key, src_version_id, metadata, src_info)
+        return copy_object(self, self, src_key, dst_key, src_version_id, metadata, src_info)
 
     def copy_from(
         self,
@@ -522,77 +519,7 @@ class S3Store(GetBytesMixin):
             raise UnsupportedError(
                 f"cannot copy server-side from {source.url} to {self.url}", op="copy", key=src_key
             )
-        return self._copy(base, src_key, dst_key, src_version_id, None, src_info)
-
-    def _copy(
-        self,
-        source: S3Store,
-        src_key: str,
-        dst_key: str,
-        src_version_id: str | None,
-        metadata: Mapping[str, str] | None,
-        src_info: ObjectInfo | None = None,
-    ) -> PutResult:
-        # One request per copy instead of two when the caller listed the source.
-        threshold = self.multipart_copy_threshold
-        if src_info is None or not enough_to_copy(
-            src_info, src_key, src_version_id, metadata, multipart_threshold=threshold
-        ):
-            info = source.head(src_key, version_id=src_version_id)
-            return self._copy_known(source, src_key, dst_key, src_version_id, metadata, info)
-        try:
-            return self._copy_known(source, src_key, dst_key, src_version_id, metadata, src_info)
-        except (NotFoundError, BucketNotFoundError):
-            # A failed copy names the destination; when the source is what is
-            # missing, its HEAD says so (and raises). Else the first error stands.
-            source.head(src_key, version_id=src_version_id)
-            raise
-
-    def _copy_known(
-        self,
-        source: S3Store,
-        src_key: str,
-        dst_key: str,
-        src_version_id: str | None,
-        metadata: Mapping[str, str] | None,
-        info: ObjectInfo,
-    ) -> PutResult:
-        copy_source: dict[str, str] = {"Bucket": source.bucket, "Key": src_key}
-        if src_version_id is not None:
-            copy_source["VersionId"] = src_version_id
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": dst_key}
-        if info.storage_class and info.storage_class != "STANDARD":
-            kwargs["StorageClass"] = info.storage_class
-        if info.size > self.multipart_copy_threshold:
-            part = max(self.copy_part_size, MIN_PART_SIZE, math.ceil(info.size / MAX_PARTS))
-            return multipart_copy(
-                lambda op, call: self._call(op, dst_key, call),
-                self.client,
-                copy_source,
-                kwargs,
-                info,
-                metadata,
-                part_size=part,
-                workers=max(1, min(8, self.settings.concurrency)),
-            )
-        light = self._light()
-        return single_copy(
-            lambda op, call: self._call(op, dst_key, call),
-            self.client,
-            copy_source,
-            kwargs,
-            info,
-            metadata,
-            light=None
-            if light is None
-            else lambda: light.copy(
-                copy_source,
-                self.bucket,
-                dst_key,
-                storage_class=kwargs.get("StorageClass"),
-                where=self._where("copy", dst_key),
-            ),
-        )
+        return copy_object(self, base, src_key, dst_key, src_version_id, None, src_info)
 
     def _light(self) -> LightCopier | None:
         """The botocore-free CopyObject sender (s3_light), when this endpoint allows it."""
@@ -675,34 +602,3 @@ def _no_such_bucket() -> Exception:
         {"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"}},
         "HeadBucket",
     )
-
-
-def _botocore_versions(page: Any) -> builtins.list[ListedVersion]:
-    """A page botocore parsed itself: versions, then delete markers (order lost)."""
-    entries = [
-        ListedVersion(
-            item["Key"],
-            item.get("VersionId"),
-            bool(item.get("IsLatest")),
-            False,
-            item.get("Size", 0),
-            item.get("ETag"),
-            item.get("LastModified"),
-            item.get("StorageClass"),
-        )
-        for item in page.get("Versions", ())
-    ]
-    entries.extend(
-        ListedVersion(
-            item["Key"],
-            item.get("VersionId"),
-            bool(item.get("IsLatest")),
-            True,
-            0,
-            None,
-            item.get("LastModified"),
-            None,
-        )
-        for item in page.get("DeleteMarkers", ())
-    )
-    return entries

@@ -6,6 +6,11 @@ needs only the size (single or multipart copy) and the storage class (S3
 writes STANDARD unless told). A multipart copy, or one replacing the
 metadata, sets the content type anew: that needs what a HEAD returns.
 
+copy_object is S3Store.copy and copy_from (this module is that class's copy
+half, kept apart for size): the source's HEAD only when a listing cannot say
+enough, then one CopyObject (the light sender of s3_light when the endpoint
+allows it) or a multipart copy.
+
 Multipart copy, for sources above S3's 5 GiB single-copy limit:
 
 create_multipart_upload (content type, metadata, storage class of the source)
@@ -22,12 +27,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from lakeguard.errors import BucketNotFoundError, NotFoundError
 from lakeguard.hashing import strip_etag
-from lakeguard.storage.base import ObjectInfo, PutResult
+from lakeguard.storage.base import MAX_PARTS, MIN_PART_SIZE, ObjectInfo, PutResult
 from lakeguard.storage.s3_light import Copied
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from lakeguard.storage.s3 import S3Store
 
 MiB = 1024 * 1024
 
@@ -148,4 +156,77 @@ def multipart_copy(
         raise
     return PutResult(
         dst_key, strip_etag(response.get("ETag")), response.get("VersionId"), info.size
+    )
+
+
+def copy_object(
+    self: S3Store,
+    source: S3Store,
+    src_key: str,
+    dst_key: str,
+    src_version_id: str | None,
+    metadata: Mapping[str, str] | None,
+    src_info: ObjectInfo | None = None,
+) -> PutResult:
+    """Copy ``source``'s object to ``self`` (S3Store.copy and copy_from); see the module doc."""
+    # One request per copy instead of two when the caller listed the source.
+    threshold = self.multipart_copy_threshold
+    if src_info is None or not enough_to_copy(
+        src_info, src_key, src_version_id, metadata, multipart_threshold=threshold
+    ):
+        info = source.head(src_key, version_id=src_version_id)
+        return _copy_known(self, source, src_key, dst_key, src_version_id, metadata, info)
+    try:
+        return _copy_known(self, source, src_key, dst_key, src_version_id, metadata, src_info)
+    except (NotFoundError, BucketNotFoundError):
+        # A failed copy names the destination; when the source is what is
+        # missing, its HEAD says so (and raises). Else the first error stands.
+        source.head(src_key, version_id=src_version_id)
+        raise
+
+
+def _copy_known(
+    self: S3Store,
+    source: S3Store,
+    src_key: str,
+    dst_key: str,
+    src_version_id: str | None,
+    metadata: Mapping[str, str] | None,
+    info: ObjectInfo,
+) -> PutResult:
+    copy_source: dict[str, str] = {"Bucket": source.bucket, "Key": src_key}
+    if src_version_id is not None:
+        copy_source["VersionId"] = src_version_id
+    kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": dst_key}
+    if info.storage_class and info.storage_class != "STANDARD":
+        kwargs["StorageClass"] = info.storage_class
+    if info.size > self.multipart_copy_threshold:
+        part = max(self.copy_part_size, MIN_PART_SIZE, math.ceil(info.size / MAX_PARTS))
+        return multipart_copy(
+            lambda op, call: self._call(op, dst_key, call),
+            self.client,
+            copy_source,
+            kwargs,
+            info,
+            metadata,
+            part_size=part,
+            workers=max(1, min(8, self.settings.concurrency)),
+        )
+    light = self._light()
+    return single_copy(
+        lambda op, call: self._call(op, dst_key, call),
+        self.client,
+        copy_source,
+        kwargs,
+        info,
+        metadata,
+        light=None
+        if light is None
+        else lambda: light.copy(
+            copy_source,
+            self.bucket,
+            dst_key,
+            storage_class=kwargs.get("StorageClass"),
+            where=self._where("copy", dst_key),
+        ),
     )

@@ -139,3 +139,34 @@ def fast_versions_page(
         return
     customized_response_dict[VERSIONS] = entries
     _strip(root, ("Version", "DeleteMarker"), response_dict)
+
+
+def botocore_versions(page: Any) -> list[ListedVersion]:
+    """A page botocore parsed itself: versions, then delete markers (order lost)."""
+    entries = [
+        ListedVersion(
+            item["Key"],
+            item.get("VersionId"),
+            bool(item.get("IsLatest")),
+            False,
+            item.get("Size", 0),
+            item.get("ETag"),
+            item.get("LastModified"),
+            item.get("StorageClass"),
+        )
+        for item in page.get("Versions", ())
+    ]
+    entries.extend(
+        ListedVersion(
+            item["Key"],
+            item.get("VersionId"),
+            bool(item.get("IsLatest")),
+            True,
+            0,
+            None,
+            item.get("LastModified"),
+            None,
+        )
+        for item in page.get("DeleteMarkers", ())
+    )
+    return entries

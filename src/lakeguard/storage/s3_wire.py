@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -42,13 +43,16 @@ def sha256_hex(value: str | None, checksum_type: str | None) -> str | None:
         return None
 
 
+_UNADDRESSABLE = re.compile(r"[\x00-\x1f\x7f\\]")  # control characters, backslash
+
+
 def obstore_can_address(key: str) -> bool:
     """Whether obstore reads and writes ``key`` unchanged (it parses keys as paths)."""
     if not key or key.startswith("/") or key.endswith("/") or "//" in key:
         return False
     if any(part in (".", "..") for part in key.split("/")):
         return False
-    return not any(ord(ch) < 32 or ch in "\\\x7f" for ch in key)
+    return _UNADDRESSABLE.search(key) is None
 
 
 def latest_first(versions: builtins.list[ObjectInfo]) -> builtins.list[ObjectInfo]:

@@ -201,7 +201,7 @@ def test_abandoned_parallel_listing_stops_its_workers() -> None:
 
 
 def test_a_failing_range_fails_the_listing() -> None:
-    from lakeguard.storage.wrappers import FaultPlan, FaultStore
+    from lakeguard.storage.faults import FaultPlan, FaultStore
 
     store = FaultStore(_folders(), FaultPlan(fail_rate=1.0, ops=frozenset({"list"})))
     with pytest.raises(TransientError, match="injected fault"):

@@ -493,7 +493,8 @@ def test_callback_interrupt_stops_submitting_further_items() -> None:
 
 
 def test_faulty_store_behind_retries_is_copied_to_success_and_retries_are_counted() -> None:
-    from lakeguard.storage.wrappers import FaultPlan, FaultStore, RetryPolicy, RetryStore
+    from lakeguard.storage.faults import FaultPlan, FaultStore
+    from lakeguard.storage.wrappers import RetryPolicy, RetryStore
 
     base = MemoryStore("src")
     written = fill(base, 60, size=20_000)
@@ -512,7 +513,7 @@ def test_faulty_store_behind_retries_is_copied_to_success_and_retries_are_counte
 
 
 def test_bit_flipped_in_a_read_is_caught_by_the_source_etag() -> None:
-    from lakeguard.storage.wrappers import FaultPlan, FaultStore
+    from lakeguard.storage.faults import FaultPlan, FaultStore
 
     base = MemoryStore("src")
     base.put("x.bin", payload(1, 50_000))

@@ -7,8 +7,9 @@ hooks, the user-agent string, response parsing): copying a 2,200-object
 prefix took more client CPU than it took the server to copy the bytes. Here
 the request is built and signed by hand and sent on the client's own
 connection pool (same TLS, proxy and timeout settings). Measured on
-SeaweedFS, 300 copies on 16 threads, CPU per copy: botocore's copy_object
-1.87 ms; botocore's signer on an AWSRequest 0.89 ms; this 0.52 ms.
+SeaweedFS, CPU per copy: botocore's copy_object 1.87 ms (200 copies); with
+botocore's signer on an AWSRequest 0.89 ms, and as here 0.64 ms (300 copies
+on 16 threads each).
 
 The signature is AWS Signature Version 4, written here because botocore's
 signer works on its own request type and costs more than the rest of the

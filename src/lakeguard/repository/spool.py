@@ -84,17 +84,25 @@ class RowSpool:
 
 
 class SpoolRun:
+    """A run written row by row. Its file is created with the first row: a run
+    that gets none (a first backup reuses nothing) costs no Parquet writer, and
+    pyarrow's import (0.17 s) stays off the start of the backup."""
+
     def __init__(self, spool: RowSpool, path: Path) -> None:
         self._spool = spool
         self._path = path
-        self._writer = spool._writer(path)
+        self._writer: ManifestWriter | None = None
         self._bytes = 0
 
     def write(self, row: ManifestRow) -> None:
+        if self._writer is None:
+            self._writer = self._spool._writer(self._path)
         self._writer.write(row)
         self._bytes += row.size
 
     def close(self) -> None:
+        if self._writer is None:
+            return
         self._writer.close()
         self._spool._adopt(self._path, self._writer.rows, self._bytes)
 

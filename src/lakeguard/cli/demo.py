@@ -77,7 +77,9 @@ def register(app: typer.Typer) -> None:
                     (
                         title,
                         [
-                            f"restored {result.restored} objects ({result.bytes:,} bytes) "
+                            f"restored {result.restored} "
+                            f"object{'s' if result.restored != 1 else ''} "
+                            f"({result.bytes:,} bytes) "
                             f"into {result.target}, SHA-256 verified: {result.verified}, "
                             f"failed: {len(result.failed)}"
                         ],

@@ -82,7 +82,8 @@ def register(app: typer.Typer) -> None:
             )
         else:
             echo(
-                f"restored {result.restored:,} objects ({human_bytes(result.bytes)}) of snapshot "
+                f"restored {result.restored:,} object{'s' if result.restored != 1 else ''} "
+                f"({human_bytes(result.bytes)}) of snapshot "
                 f"{result.snapshot_id} to {loc}, {result.verified:,} verified by SHA-256, "
                 f"in {result.seconds:.1f} s"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,25 @@ def test_sandbox_status_json_when_not_running(
 ) -> None:
     assert run(["sandbox", "status", "--dir", str(tmp_path), "--json"]) == 1
     assert json.loads(capsys.readouterr().out) == {"running": False}
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
+    """`lakeguard ls ... | head -1`: exit 0 and nothing on stderr (exit 1 means discrepancies)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for n in range(3000):
+        (source / f"f{n}.txt").write_text(str(n))
+    repo = tmp_path / "repo"
+    assert run(["init", str(repo), "-q"]) == 0
+    assert run(["backup", str(source), "--repo", str(repo), "-q"]) == 0
+    for extra in (["--long"], ["--json"]):  # more than a pipe buffer (64 KiB) of output
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lakeguard", "ls", "--repo", str(repo), "latest", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline()
+        process.stdout.close()  # the reader goes away, as head does
+        assert process.wait(timeout=60) == 0
+        assert process.stderr.read() == b""

@@ -7,6 +7,7 @@ that turns exceptions into exits (one line on stderr, no traceback unless -v).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from lakeguard.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, LakeguardError
 
@@ -56,6 +57,8 @@ def run(argv: list[str] | None = None) -> int:
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     verbose = any(a in ("-v", "--verbose", "-vv") for a in args)
     app = build_app()
+    stdout = sys.stdout
+    sys.stdout = _GuardedStdout(stdout)
     try:
         result = app(args=args, prog_name="lakeguard", standalone_mode=False)
     except click.NoArgsIsHelpError as exc:
@@ -76,7 +79,8 @@ def run(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         return _fail(f"error: {exc.message}", exc.exit_code)
-    except BrokenPipeError:
+    except (BrokenPipeError, ReaderGone):
+        _silence_stdout()
         return 0
     except Exception as exc:
         if verbose:
@@ -87,9 +91,53 @@ def run(argv: list[str] | None = None) -> int:
             f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
             EXIT_OPERATIONAL,
         )
+    finally:
+        sys.stdout = stdout
     if isinstance(result, int):
         return result
     return 0
+
+
+class ReaderGone(Exception):
+    """stdout's reader went away (``lakeguard ls ... | head``): stop quietly, exit 0.
+
+    Not an OSError on purpose: click turns an EPIPE OSError into exit 1,
+    which here means "discrepancies found".
+    """
+
+
+class _GuardedStdout:
+    """sys.stdout while a command runs: a broken pipe becomes ReaderGone."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._inner.write(text))
+        except BrokenPipeError:
+            raise ReaderGone() from None
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            raise ReaderGone() from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for a gone reader is dropped."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a descriptor (tests): nothing to do
+        pass
 
 
 def main() -> None:

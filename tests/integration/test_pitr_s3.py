@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,42 +193,46 @@ def test_pitr_to_another_bucket_undelete_and_sync_back(
     assert {k: store.get_bytes(k) for k in good} == good
 
 
-def test_kill_9_mid_apply_then_rerun_finishes_and_copies_nothing_twice(
-    s3_client: Any, s3_settings: StoreSettings
-) -> None:
-    bucket = new_bucket(s3_client)
-    store = s3(bucket, s3_settings)
+LAKEGUARD = [sys.executable, "-m", "lakeguard"]
+
+
+def overwritten_lake(store: Store) -> tuple[list[str], datetime]:
+    """40 keys written good, the moment T, then all 40 overwritten bad."""
     keys = [f"lake/dt=2026-02-11/part-{n:03d}.parquet" for n in range(40)]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: store.put(k, body(k)), keys))
     at = moment()
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: store.put(k, body(k, "bad")), keys))
+    return keys, at
 
-    argv = [
-        sys.executable,
-        "-m",
-        "lakeguard",
-        "pitr",
-        f"s3://{bucket}/lake",
-        "--at",
-        at.isoformat(),
-    ]
+
+def kill_mid_copy(argv: list[str], landed: Callable[[], bool]) -> None:
+    """Run pitr with slow copies on 2 threads; SIGKILL it once ``landed()`` says
+    some copies are in (a copy the server had fully received still lands)."""
     slow = {**os.environ, "LAKEGUARD_FAULTS": "latency=0.25,ops=copy"}
     process = subprocess.Popen(
         [*argv, "--concurrency", "2"], env=slow, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if len(all_versions(s3_client, bucket)) >= 80 + 6:  # some copies landed
-                break
+        while time.monotonic() < deadline and not landed():
             time.sleep(0.1)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    time.sleep(0.5)  # a copy the server had fully received still lands
+    time.sleep(0.5)
+
+
+def test_kill_9_mid_apply_then_rerun_finishes_and_copies_nothing_twice(
+    s3_client: Any, s3_settings: StoreSettings
+) -> None:
+    bucket = new_bucket(s3_client)
+    store = s3(bucket, s3_settings)
+    keys, at = overwritten_lake(store)
+    argv = [*LAKEGUARD, "pitr", f"s3://{bucket}/lake", "--at", at.isoformat()]
+    kill_mid_copy(argv, lambda: len(all_versions(s3_client, bucket)) >= 80 + 6)
     copied_before = len(all_versions(s3_client, bucket)) - 80
     assert 0 < copied_before < 40
 
@@ -251,38 +256,10 @@ def test_kill_9_mid_copy_elsewhere_then_rerun_finishes_it(
     against what landed and copies only the rest."""
     bucket, replica = new_bucket(s3_client), new_bucket(s3_client)
     store = s3(bucket, s3_settings)
-    keys = [f"lake/dt=2026-02-11/part-{n:03d}.parquet" for n in range(40)]
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda k: store.put(k, body(k)), keys))
-    at = moment()
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda k: store.put(k, body(k, "bad")), keys))
-    argv = [
-        sys.executable,
-        "-m",
-        "lakeguard",
-        "pitr",
-        f"s3://{bucket}/lake",
-        "--at",
-        at.isoformat(),
-        "--to",
-        f"s3://{replica}/restored",
-    ]
-    slow = {**os.environ, "LAKEGUARD_FAULTS": "latency=0.25,ops=copy"}
-    process = subprocess.Popen(
-        [*argv, "--concurrency", "2"], env=slow, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if len(all_versions(s3_client, replica)) >= 6:  # some copies landed
-                break
-            time.sleep(0.1)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
-    time.sleep(0.5)  # a copy the server had fully received still lands
+    keys, at = overwritten_lake(store)
+    argv = [*LAKEGUARD, "pitr", f"s3://{bucket}/lake", "--at", at.isoformat()]
+    argv += ["--to", f"s3://{replica}/restored"]
+    kill_mid_copy(argv, lambda: len(all_versions(s3_client, replica)) >= 6)
     landed = len(all_versions(s3_client, replica))
     assert 0 < landed < 40
 

@@ -200,26 +200,18 @@ def _copy_known(
     kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": dst_key}
     if info.storage_class and info.storage_class != "STANDARD":
         kwargs["StorageClass"] = info.storage_class
+
+    def run(op: str, call: Callable[[], Any]) -> Any:
+        return self._call(op, dst_key, call)
+
+    request = (run, self.client, copy_source, kwargs, info, metadata)
     if info.size > self.multipart_copy_threshold:
         part = max(self.copy_part_size, MIN_PART_SIZE, math.ceil(info.size / MAX_PARTS))
-        return multipart_copy(
-            lambda op, call: self._call(op, dst_key, call),
-            self.client,
-            copy_source,
-            kwargs,
-            info,
-            metadata,
-            part_size=part,
-            workers=max(1, min(8, self.settings.concurrency)),
-        )
+        workers = max(1, min(8, self.settings.concurrency))
+        return multipart_copy(*request, part_size=part, workers=workers)
     light = self._light()
     return single_copy(
-        lambda op, call: self._call(op, dst_key, call),
-        self.client,
-        copy_source,
-        kwargs,
-        info,
-        metadata,
+        *request,
         light=None
         if light is None
         else lambda: light.copy(

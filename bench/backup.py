@@ -57,12 +57,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import lake as lake_mod
 from common import (
+    children_seconds,
     have,
     lakeguard_argv,
     private_sandbox,
     rclone_config,
     run_timed,
     save,
+    server_seconds,
     tool_env,
 )
 from lakeguard.location import parse_location
@@ -89,17 +91,6 @@ class Run:
     server_cpu: float  # the S3 server's over the same run
     returncode: int
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def server_seconds(pid: int) -> float:
-    """CPU seconds (user + system) the server process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def self_seconds() -> float:

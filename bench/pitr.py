@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import resource
 import subprocess
@@ -40,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import (
+    children_seconds,
     have,
     lakeguard_argv,
     private_sandbox,
@@ -47,6 +47,7 @@ from common import (
     rclone_config,
     run_timed,
     save,
+    server_seconds,
     tool,
     tool_env,
 )
@@ -211,17 +212,6 @@ class Run:
     client_cpu: float  # the tool's own user + system seconds
     server_cpu: float  # the S3 server's seconds over the same run
     result: dict[str, Any]
-
-
-def server_seconds(pid: int) -> float:
-    """CPU seconds (user + system) the server process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:

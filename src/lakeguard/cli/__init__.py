@@ -46,6 +46,18 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return front + rest
 
 
+def command_word(args: list[str]) -> str | None:
+    """The command of hoisted ``args`` (global options first), or None before any."""
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word in _GLOBAL_FLAGS or word.split("=", 1)[0] in _GLOBAL_VALUED:
+            index += 1 if "=" in word or word in _GLOBAL_FLAGS else 2
+            continue
+        return None if word.startswith("-") else word
+    return None
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this in-process)."""
     import typer
@@ -56,7 +68,7 @@ def run(argv: list[str] | None = None) -> int:
 
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     verbose = any(a in ("-v", "--verbose", "-vv") for a in args)
-    app = build_app()
+    app = build_app(command_word(args))
     stdout = sys.stdout
     sys.stdout = _GuardedStdout(stdout)
     try:

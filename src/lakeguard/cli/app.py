@@ -31,6 +31,18 @@ COMMAND_MODULES = (
     "check",
     "forget",
 )
+# The commands of each module. A run builds only the module of the command it
+# was given: typer turns every registered function into a click command up
+# front, 1-2 ms each (33 ms for all of them, on every run).
+MODULE_COMMANDS = {
+    "snapshots": ("snapshots", "ls", "find"),
+    "forget": ("forget", "prune"),
+}
+COMMANDS = {
+    command: module
+    for module in COMMAND_MODULES
+    for command in MODULE_COMMANDS.get(module, (module,))
+}
 
 
 def click_exceptions() -> Any:
@@ -48,7 +60,8 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def build_app() -> typer.Typer:
+def build_app(command: str | None = None) -> typer.Typer:
+    """The application; with ``command`` (a name in COMMANDS), that command's module only."""
     app = typer.Typer(
         name="lakeguard",
         help="Protect and recover data lakes in S3-compatible object stores.",
@@ -104,7 +117,8 @@ def build_app() -> typer.Typer:
             quiet=quiet,
         )
 
-    for name in COMMAND_MODULES:
+    modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         module = importlib.import_module(f"lakeguard.cli.{name}")
         module.register(app)
     return app

@@ -19,8 +19,9 @@ from repo_testing import (
 from lakeguard.errors import NotFoundError, StoreError, UsageError
 from lakeguard.location import parse_location
 from lakeguard.ops.backup import backup
-from lakeguard.repository.manifest import read_manifest
+from lakeguard.repository.manifest import ManifestRow, ManifestWriter, read_manifest
 from lakeguard.repository.repo import Repository
+from lakeguard.repository.spool import RowSpool
 from lakeguard.storage.base import Store
 from lakeguard.storage.memory import MemoryStore
 
@@ -275,3 +276,79 @@ def test_spooled_rows_come_back_sorted_after_compaction(
     merged = [r.key for r in spool.merged()]
     assert merged == ["a-first", *keys, "z-last"]
     assert len(list((tmp_path / "spool").glob("*.parquet"))) <= 5
+
+
+def _spool_row(key: str, size: int = 1) -> ManifestRow:
+    return ManifestRow(key, size, "0" * 64, "archives/a.tar.zst", key, 0, 1, etag=f"e-{key}")
+
+
+def _written(spool: RowSpool, path: Path) -> list[ManifestRow]:
+    with ManifestWriter(path, snapshot_id="s1") as writer:
+        spool.write_to(writer)
+    return list(read_manifest(path))
+
+
+def test_runs_that_follow_one_another_are_concatenated_in_key_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    from lakeguard.repository import manifest as manifest_mod
+    from lakeguard.repository import spool as spool_mod
+
+    monkeypatch.setattr(manifest_mod, "ROW_GROUP_ROWS", 7)
+    monkeypatch.setattr(spool_mod, "MAX_RUNS", 4)
+    monkeypatch.setattr(spool_mod, "_MERGE_AT_ONCE", 3)
+
+    def no_merge(paths: object) -> None:
+        raise AssertionError("runs that do not overlap need no row-by-row merge")
+
+    monkeypatch.setattr(spool_mod, "_merge", no_merge)
+    spool = RowSpool(tmp_path / "spool", snapshot_id="s1")
+    keys = [f"k{i:04d}" for i in range(100)]
+    stretches = [keys[i : i + 9] for i in range(0, 100, 9)]
+    for stretch in reversed(stretches):  # archives finish in any order
+        spool.add_run([_spool_row(key, len(key)) for key in stretch])
+    rows = _written(spool, tmp_path / "manifest.parquet")
+    assert rows == [_spool_row(key, len(key)) for key in keys]
+    assert (spool.rows, spool.bytes) == (100, 500)
+    groups = pq.ParquetFile(tmp_path / "manifest.parquet").metadata
+    sizes = [groups.row_group(i).num_rows for i in range(groups.num_row_groups)]
+    assert sizes == [7] * 14 + [2]
+    schema = pq.read_schema(tmp_path / "manifest.parquet")
+    assert schema.metadata[b"lakeguard.snapshot_id"] == b"s1"
+
+
+def test_overlapping_runs_are_merged(tmp_path: Path) -> None:
+    spool = RowSpool(tmp_path / "spool", snapshot_id="s1")
+    spool.add_run([_spool_row("k2"), _spool_row("k3")])
+    spool.add_run([_spool_row("k5"), _spool_row("k6")])
+    reused = spool.open_run()
+    for key in ("k1", "k4", "k7"):
+        reused.write(_spool_row(key))
+    reused.close()
+    assert [row.key for row in _written(spool, tmp_path / "m.parquet")] == [
+        f"k{i}" for i in range(1, 8)
+    ]
+
+
+def test_a_late_overlapping_run_compacts_the_disjoint_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakeguard.repository import spool as spool_mod
+
+    monkeypatch.setattr(spool_mod, "MAX_RUNS", 4)
+    monkeypatch.setattr(spool_mod, "_MERGE_AT_ONCE", 3)
+    spool = RowSpool(tmp_path / "spool", snapshot_id="s1")
+    keys = [f"k{i:04d}" for i in range(60)]
+    new, reused = keys[::3] + keys[1::3], keys[2::3]
+    new.sort()
+    for start in range(0, len(new), 4):
+        spool.add_run([_spool_row(key) for key in new[start : start + 4]])
+    assert len(list((tmp_path / "spool").glob("*.parquet"))) == 10  # disjoint: none merged
+    run = spool.open_run()
+    for key in reused:
+        run.write(_spool_row(key))
+    run.close()
+    assert len(list((tmp_path / "spool").glob("*.parquet"))) <= 4
+    assert [row.key for row in _written(spool, tmp_path / "m.parquet")] == keys

@@ -400,10 +400,9 @@ def _write_manifest(path: Path, spool: RowSpool, snapshot_id: str, result: Backu
         result.bytes += spool.bytes
         return
     with ManifestWriter(path, snapshot_id=snapshot_id) as writer:
-        for row in spool.merged():
-            writer.write(row)
-            result.objects += 1
-            result.bytes += row.size
+        spool.write_to(writer)
+    result.objects += spool.rows
+    result.bytes += spool.bytes
 
 
 def _commit(

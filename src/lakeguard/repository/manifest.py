@@ -145,7 +145,13 @@ def rows_to_table(rows: Sequence[ManifestRow], schema: pa.Schema | None = None) 
 
 
 class ManifestWriter:
-    """Writes rows (already in key order) to a local Parquet file, a row group at a time."""
+    """Writes rows (already in key order) to a local Parquet file, a row group at a time.
+
+    Rows come one by one (``write``) or as whole manifest files whose keys
+    follow those written so far (``write_file``: Arrow batches, no Python
+    object per row). Both are staged as tables and written in row groups of
+    ROW_GROUP_ROWS.
+    """
 
     def __init__(self, path: Path, *, snapshot_id: str = "") -> None:
         import pyarrow.parquet as pq
@@ -156,9 +162,11 @@ class ManifestWriter:
                 {**(schema.metadata or {}), b"lakeguard.snapshot_id": snapshot_id.encode()}
             )
         self.path = path
-        self.rows = 0
+        self.rows = 0  # rows written to the file so far
         self._schema = schema
         self._buffer: list[ManifestRow] = []
+        self._staged: list[pa.Table] = []
+        self._staged_rows = 0
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
             str(path), schema, compression="zstd"
         )
@@ -166,24 +174,54 @@ class ManifestWriter:
     def write(self, row: ManifestRow) -> None:
         self._buffer.append(row)
         if len(self._buffer) >= ROW_GROUP_ROWS:
-            self._flush()
+            self._stage_rows()
 
     def write_all(self, rows: Iterable[ManifestRow]) -> None:
         for row in rows:
             self.write(row)
 
-    def _flush(self) -> None:
-        if self._buffer and self._writer is not None:
+    def write_file(self, path: Path) -> None:
+        """Append every row of the manifest file at ``path``, whose keys all come
+        after those written so far."""
+        import pyarrow as pa
+
+        self._stage_rows()
+        parquet = open_manifest(path)
+        for batch in parquet.iter_batches(batch_size=ROW_GROUP_ROWS, columns=list(COLUMNS)):
+            self._stage(pa.Table.from_arrays(batch.columns, schema=self._schema))
+
+    def _stage_rows(self) -> None:
+        if self._buffer:
             # Built with the writer's own schema: Table.cast would import
             # pyarrow.compute, 40 ms of every command's start.
-            self._writer.write_table(rows_to_table(self._buffer, self._schema))
-            self.rows += len(self._buffer)
+            self._stage(rows_to_table(self._buffer, self._schema))
             self._buffer = []
+
+    def _stage(self, table: pa.Table) -> None:
+        self._staged.append(table)
+        self._staged_rows += table.num_rows
+        if self._staged_rows >= ROW_GROUP_ROWS:
+            self._write_staged(everything=False)
+
+    def _write_staged(self, *, everything: bool) -> None:
+        import pyarrow as pa
+
+        if not self._staged or self._writer is None:
+            return
+        table = pa.concat_tables(self._staged)
+        keep = 0 if everything else table.num_rows % ROW_GROUP_ROWS
+        cut = table.num_rows - keep
+        if cut:
+            self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP_ROWS)
+            self.rows += cut
+        self._staged = [table.slice(cut)] if keep else []
+        self._staged_rows = keep
 
     def close(self) -> None:
         if self._writer is None:
             return
-        self._flush()
+        self._stage_rows()
+        self._write_staged(everything=True)
         self._writer.close()
         self._writer = None
 

@@ -40,3 +40,26 @@ def test_pieces_list_every_key_once_in_the_store_order(
     assert sorted(one_chain) == sorted(KEYS)
     pieces = list_objects(store, "lake/", concurrency=4, parallel=True, parallel_after=head)
     assert [o.key for o in pieces] == one_chain
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("first_page", [1, 3, 14, 15])
+def test_short_first_page_then_continuation(
+    bucket: str,
+    s3_client: object,
+    s3_settings: StoreSettings,
+    first_page: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakeguard.storage import s3 as s3_mod
+
+    for key in KEYS:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"v")  # type: ignore[attr-defined]
+    store = open_store(parse_location(f"s3://{bucket}"), s3_settings)
+    whole = [o.key for o in store.list("lake/")]  # one page
+    after = whole[4]
+    whole_after = [o.key for o in store.list("lake/", start_after=after)]
+    assert sorted(whole) == sorted(KEYS)
+    monkeypatch.setattr(s3_mod, "FIRST_PAGE_KEYS", first_page)
+    assert [o.key for o in store.list("lake/")] == whole
+    assert [o.key for o in store.list("lake/", start_after=after)] == whole_after

@@ -67,7 +67,9 @@ from lakeguard.transfer.parts import adjust_part_size
 MiB = 1024 * 1024
 MAX_MEMBERS = 20_000  # per archive: keeps manifest.json (one frame) a few MB
 MIN_ARCHIVE_SIZE = 64 * 1024
-LIST_BATCH = 1000  # listed objects handed over at a time
+# Listed objects handed over at a time: small enough that the first archive
+# starts on the listing's first (short) page.
+LIST_BATCH = 200
 MAX_WORKERS = 3
 ProgressCallback = Callable[[int, int], None]
 

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MiB = 1024 * 1024
+FIRST_PAGE_KEYS = 400
 
 
 class S3Store(GetBytesMixin):
@@ -171,8 +172,7 @@ class S3Store(GetBytesMixin):
         # answer it with an empty listing, so it is not sent.
         if start_after and start_after >= prefix:
             kwargs["StartAfter"] = start_after
-        pages = self.client.get_paginator("list_objects_v2").paginate(**kwargs)
-        for page in self._pages("list", prefix, pages):
+        for page in self._pages("list", prefix, self._object_pages(kwargs)):
             fast = page.get(CONTENTS)
             if fast is None:  # a page the fast parser left to botocore
                 fast = [
@@ -193,6 +193,20 @@ class S3Store(GetBytesMixin):
                     last_modified=parse_time(modified),
                     storage_class=storage_class,
                 )
+
+    def _object_pages(self, kwargs: dict[str, Any]) -> Iterator[Any]:
+        """ListObjectsV2 pages: a short first one, then pages of 1,000 keys.
+
+        A page takes time in proportion to its keys (SeaweedFS: 0.12 s for
+        1,000, 0.03 s for 200), and what consumes the listing can start on
+        the first page: a backup's first archive needs a few hundred objects.
+        """
+        first = self.client.list_objects_v2(**kwargs, MaxKeys=FIRST_PAGE_KEYS)
+        yield first
+        token = first.get("NextContinuationToken")
+        if first.get("IsTruncated") and token:
+            paginator = self.client.get_paginator("list_objects_v2")
+            yield from paginator.paginate(**kwargs, ContinuationToken=token)
 
     def _pages(self, op: str, prefix: str, pages: Iterable[Any]) -> Iterator[Any]:
         iterator = iter(pages)

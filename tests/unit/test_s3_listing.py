@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lakeguard.storage.s3_listing import (
     CONTENTS,
     VERSIONS,
@@ -69,3 +71,30 @@ def test_a_page_that_does_not_parse_is_left_to_botocore() -> None:
         custom: dict[str, object] = {}
         fast_objects_page(response, custom)
         assert custom == {} and response == before
+
+
+def test_a_listing_that_repeats_its_continuation_token_stops() -> None:
+    from botocore.stub import Stubber
+
+    from lakeguard.errors import StoreError
+    from lakeguard.storage import StoreSettings
+    from lakeguard.storage.s3 import FIRST_PAGE_KEYS, S3Store
+
+    store = S3Store(
+        "b", StoreSettings(endpoint_url="http://127.0.0.1:9", region="us-east-1", retries=1)
+    )
+    with Stubber(store.client) as stub:
+        page = {"IsTruncated": True, "NextContinuationToken": "t1", "KeyCount": 0}
+        stub.add_response(
+            "list_objects_v2",
+            page,
+            {"Bucket": "b", "Prefix": "p/", "MaxKeys": FIRST_PAGE_KEYS},
+        )
+        for _ in range(2):
+            stub.add_response(
+                "list_objects_v2",
+                page,
+                {"Bucket": "b", "Prefix": "p/", "ContinuationToken": "t1"},
+            )
+        with pytest.raises(StoreError, match="repeats a continuation token"):
+            list(store.list("p/"))

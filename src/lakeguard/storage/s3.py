@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from lakeguard.errors import (
     LakeguardError,
     NotFoundError,
+    StoreError,
     UnsupportedError,
     UsageError,
 )
@@ -201,12 +202,20 @@ class S3Store(GetBytesMixin):
         1,000, 0.03 s for 200), and what consumes the listing can start on
         the first page: a backup's first archive needs a few hundred objects.
         """
-        first = self.client.list_objects_v2(**kwargs, MaxKeys=FIRST_PAGE_KEYS)
-        yield first
-        token = first.get("NextContinuationToken")
-        if first.get("IsTruncated") and token:
-            paginator = self.client.get_paginator("list_objects_v2")
-            yield from paginator.paginate(**kwargs, ContinuationToken=token)
+        page = self.client.list_objects_v2(**kwargs, MaxKeys=FIRST_PAGE_KEYS)
+        yield page
+        previous = None
+        while page.get("IsTruncated") and (token := page.get("NextContinuationToken")):
+            if token == previous:  # a server going round in circles (botocore checks this too)
+                raise StoreError(
+                    f"{self.url}: the listing of {kwargs['Prefix'] or '/'} repeats a "
+                    "continuation token",
+                    op="list",
+                    key=kwargs["Prefix"] or None,
+                )
+            previous = token
+            page = self.client.list_objects_v2(**kwargs, ContinuationToken=token)
+            yield page
 
     def _pages(self, op: str, prefix: str, pages: Iterable[Any]) -> Iterator[Any]:
         iterator = iter(pages)
@@ -215,6 +224,8 @@ class S3Store(GetBytesMixin):
                 page = next(iterator)
             except StopIteration:
                 return
+            except LakeguardError:
+                raise
             except Exception as err:
                 raise from_botocore(err, self._where(op, prefix or None)) from err
             yield page

@@ -59,6 +59,7 @@ import lake as lake_mod
 from common import (
     children_seconds,
     have,
+    host_speed,
     lakeguard_argv,
     private_sandbox,
     rclone_config,
@@ -617,6 +618,7 @@ def main() -> int:
         lake_mod.plan = small_plan  # type: ignore[assignment]
     work = Path(tempfile.mkdtemp(prefix="lakeguard-bench-backup-"))
     loads: dict[str, list[float]] = {"start": load_average()}
+    speeds: dict[str, float] = {"start": host_speed()}
     profiled: list[dict[str, Any]] = []
     rates: dict[str, float] = {}
     cli_profile: dict[str, float] = {}
@@ -635,6 +637,7 @@ def main() -> int:
                 print(f"round {number + 1} of {args.rounds}", file=sys.stderr)
                 restic_repo, repo_url, copy_dir = bench.round(number)
                 loads[f"after round {number + 1}"] = load_average()
+                speeds[f"after round {number + 1}"] = host_speed()
                 if number < args.rounds - 1:
                     shutil.rmtree(copy_dir, ignore_errors=True)
             env = {**env, "RESTIC_REPOSITORY": restic_repo}
@@ -694,12 +697,13 @@ def main() -> int:
                 )
                 rates = _rates(sample)
             loads["end"] = load_average()
+            speeds["end"] = host_speed()
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
     extras = {"cli_no_change_profile": cli_profile, "ranged_reads": reads}
-    report(lake, bench.runs, sizes, one, profiled, rates, extras, loads, bench.has_check)
+    report(lake, bench.runs, sizes, one, profiled, rates, extras, loads, speeds, bench.has_check)
     return 0
 
 
@@ -715,6 +719,7 @@ def report(
     rates: dict[str, float],
     extras: dict[str, Any],
     loads: dict[str, list[float]],
+    speeds: dict[str, float],
     has_check: bool,
 ) -> None:
     runs: dict[str, Run] = {}
@@ -826,6 +831,7 @@ def report(
 
     print()
     print(f"lake: {lake.objects} objects, {lake.bytes / 1e9:.3f} GB; load averages: {loads}")
+    print(f"host speed, one core's SHA-256 MB/s (see bench/common.py host_speed): {speeds}")
     print(
         f"{'run (best of rounds)':<34}{'wall s':>8}{'cpu s':>8}{'server s':>10}{'peak MB':>9}"
         f"{'load':>6}  notes"
@@ -909,6 +915,7 @@ def report(
         {
             "lake": {"objects": lake.objects, "bytes": lake.bytes},
             "loads": loads,
+            "host_sha256_mb_s": speeds,
             "runs": [
                 {
                     "name": r.name,

@@ -6,6 +6,7 @@ instead side by side on the same data, and reported as a ratio.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -149,3 +150,20 @@ def save(name: str, document: dict[str, object]) -> Path:
 
 def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs > 0 else "n/a"
+
+
+def host_speed(megabytes: int = 64) -> float:
+    """One core's SHA-256 speed right now, in MB/s.
+
+    On a shared host a core slows when its neighbours are busy, which the load
+    averages inside the machine do not show: on the 2-core machine these
+    figures were taken on, it swung between 180 and 400 MB/s within minutes,
+    and every tool's times with it. Runs taken below about 360 are not
+    comparable with quiet ones.
+    """
+    block = bytes(1024 * 1024)
+    digest = hashlib.sha256()
+    start = time.perf_counter()
+    for _ in range(megabytes):
+        digest.update(block)
+    return round(megabytes * 1.048576 / (time.perf_counter() - start))

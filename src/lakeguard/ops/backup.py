@@ -398,11 +398,9 @@ def _write_manifest(path: Path, spool: RowSpool, snapshot_id: str, result: Backu
     single = spool.only_run()
     if single is not None:
         single.replace(path)
-        result.objects += spool.rows
-        result.bytes += spool.bytes
-        return
-    with ManifestWriter(path, snapshot_id=snapshot_id) as writer:
-        spool.write_to(writer)
+    else:
+        with ManifestWriter(path, snapshot_id=snapshot_id) as writer:
+            spool.write_to(writer)
     result.objects += spool.rows
     result.bytes += spool.bytes
 

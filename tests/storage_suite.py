@@ -21,7 +21,7 @@ import pytest
 
 from lakeguard.errors import NotFoundError, UnsupportedError
 from lakeguard.hashing import StreamHasher
-from lakeguard.storage.base import MIN_PART_SIZE, Store, read_all
+from lakeguard.storage.base import MIN_PART_SIZE, Store, read_all, read_buffer
 from lakeguard.storage.memory import MemoryStore
 
 ODD_KEYS = [
@@ -116,6 +116,20 @@ class StoreSuite:
         with store.get("r", offset=5, length=5) as stream:
             assert stream.info.size == len(data)
             assert b"".join(stream) == data[5:10]
+
+    def test_read_buffer_gives_the_whole_body_or_the_range(self, store: Store) -> None:
+        data = bytes(range(256)) * 8192 + b"tail"  # 2 MiB + 4: more than one read chunk
+        store.put("b", data)
+        with store.get("b") as stream:
+            assert stream.info.size == len(data)
+            whole = read_buffer(stream)
+            assert bytes(whole) == data
+        with store.get("b", offset=1_000, length=5_000) as stream:
+            assert bytes(read_buffer(stream)) == data[1_000:6_000]
+        with store.get("b") as stream:  # a stream begun chunk by chunk gives the rest
+            chunks = iter(stream)
+            first = next(chunks)
+            assert first + bytes(read_buffer(stream)) == data
 
     def test_head_fields(self, store: Store) -> None:
         before = datetime.now(UTC) - timedelta(seconds=5)

@@ -34,7 +34,7 @@ class _NoHeaders(StoreWrapper):
     def put(
         self,
         key: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,

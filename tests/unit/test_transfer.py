@@ -196,7 +196,7 @@ class CorruptingStore(MemoryStore):
     def put(
         self,
         key: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
@@ -204,7 +204,7 @@ class CorruptingStore(MemoryStore):
         md5: str | None = None,
     ) -> PutResult:
         if "bad" in key:
-            body = bytes(data) if isinstance(data, bytes) else b"".join(data)
+            body = bytes(data) if isinstance(data, bytes | memoryview) else b"".join(data)
             data = bytes([body[0] ^ 0xFF]) + body[1:]
             if len(body) > part_size:
                 data = chunked(data)
@@ -293,7 +293,7 @@ class DenyingStore(MemoryStore):
     def put(
         self,
         key: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,

@@ -18,7 +18,7 @@ from lakeguard.errors import (
 )
 from lakeguard.location import parse_location
 from lakeguard.storage import StoreSettings, open_store
-from lakeguard.storage.base import BytesStream, ObjectStream, chunked
+from lakeguard.storage.base import BytesStream, ObjectStream, chunked, read_buffer
 from lakeguard.storage.faults import FaultPlan, FaultStore
 from lakeguard.storage.memory import MemoryStore
 from lakeguard.storage.wrappers import OPS, LimitStore, RetryPolicy, RetryStore
@@ -303,3 +303,62 @@ def test_streams_close_their_source() -> None:
     with store.get("k") as stream:
         next(iter(stream))
     assert closed
+
+
+class _WholeStream(BytesStream):
+    """A stream that can hand its body over whole, failing the first ``failures`` times."""
+
+    failures = 0
+    reads: list[str] = []  # noqa: RUF012 - shared by the instances of one test
+
+    def read_buffer(self) -> memoryview:
+        if _WholeStream.failures:
+            _WholeStream.failures -= 1
+            raise TransientError("connection reset (test)", op="get", key=self.info.key)
+        _WholeStream.reads.append(self.info.key)
+        return memoryview(b"".join(self.chunks))
+
+
+class _Whole(MemoryStore):
+    def get(self, key, *, version_id=None, offset=0, length=None) -> ObjectStream:  # type: ignore[no-untyped-def]
+        stream = super().get(key, version_id=version_id, offset=offset, length=length)
+        return _WholeStream(stream.info, iter(stream))
+
+
+def test_read_buffer_passes_through_retry_and_limit_wrappers() -> None:
+    _WholeStream.reads = []
+    inner = _Whole("m")
+    inner.put("k", DATA)
+    store = RetryStore(LimitStore(inner, 1), FAST)
+    with store.get("k") as stream:
+        assert bytes(read_buffer(stream)) == DATA
+    assert _WholeStream.reads == ["k"]  # whole, not chunk by chunk
+    assert store.get_bytes("k") == DATA  # the one slot was given back
+
+
+def test_read_buffer_after_a_transient_error_reads_again() -> None:
+    _WholeStream.reads = []
+    _WholeStream.failures = 1
+    inner = _Whole("m", versioning="Enabled")
+    first = inner.put("k", DATA).version_id
+    store = RetryStore(LimitStore(inner, 1), FAST)
+    with store.get("k") as stream:
+        inner.put("k", b"N" * 10)  # the re-read stays on the version it started with
+        assert bytes(read_buffer(stream)) == DATA
+        assert stream.info.version_id == first
+    assert store.retries == 1
+    assert _WholeStream.reads == ["k"]  # the second attempt was read whole as well
+    assert store.get_bytes("k") == b"N" * 10
+
+
+def test_read_buffer_of_a_faulty_stream_keeps_its_faults() -> None:
+    inner = MemoryStore("m")
+    inner.put("k", DATA)
+    for faulty in (
+        FaultStore(inner, FaultPlan(cut_after=30_000)),
+        LimitStore(FaultStore(inner, FaultPlan(cut_after=30_000)), 1),
+    ):
+        store = RetryStore(faulty, FAST)
+        with store.get("k") as stream:  # resumed where each cut left it
+            assert bytes(read_buffer(stream)) == DATA
+        assert store.retries >= 3

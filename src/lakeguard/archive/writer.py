@@ -147,7 +147,7 @@ class PreparedMember:
 
 def prepare_member(
     name: str,
-    data: bytes,
+    data: bytes | memoryview,
     *,
     level: int = 3,
     mtime: float = 0.0,

@@ -47,7 +47,7 @@ from lakeguard.repository.catalog_writer import write_catalog
 from lakeguard.repository.layout import FORMAT_VERSION, SourceRef, member_name
 from lakeguard.repository.manifest import ManifestRow
 from lakeguard.repository.repo import Repository
-from lakeguard.storage.base import ObjectInfo, Store
+from lakeguard.storage.base import ObjectInfo, Store, read_buffer
 from lakeguard.timeparse import iso
 from lakeguard.transfer.parts import adjust_part_size
 
@@ -128,7 +128,7 @@ class _NothingToWrite(Exception):
 @dataclass(frozen=True, slots=True)
 class _Fetched:
     info: ObjectInfo
-    data: bytes
+    data: bytes | memoryview  # a view of the GET's own buffer when the store has one
     member: PreparedMember | None  # None when the bytes read disagree with the size
 
 
@@ -136,7 +136,7 @@ def _fetch_small(store: Store, item: PackItem, level: int, block_size: int) -> _
     """GET a small object, then hash and compress its member, on a fetch thread."""
     with store.get(item.key, version_id=item.version_id) as stream:
         info = stream.info
-        data = b"".join(stream)
+        data = read_buffer(stream)
     if len(data) != info.size:
         return _Fetched(info, data, None)
     with cpu.SLOTS:  # hashing and compressing: one thread per core (lakeguard/cpu.py)

@@ -140,7 +140,7 @@ class Repository:
     def write(
         self,
         relative: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,

@@ -173,7 +173,7 @@ class Store(Protocol):
     def put(
         self,
         key: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
@@ -290,6 +290,20 @@ class BytesStream:
 def read_all(stream: ObjectStream) -> bytes:
     with stream:
         return b"".join(stream)
+
+
+def read_buffer(stream: ObjectStream) -> bytes | memoryview:
+    """The rest of ``stream`` as one buffer (the caller closes the stream).
+
+    A stream that can hand its body over without copying it chunk by chunk
+    has a ``read_buffer()`` method (S3 through obstore, and the wrappers
+    around such a stream); any other is joined.
+    """
+    whole = getattr(stream, "read_buffer", None)
+    if whole is not None:
+        result: bytes | memoryview = whole()
+        return result
+    return b"".join(stream)
 
 
 def chunked(data: bytes, size: int = 1024 * 1024) -> Iterator[bytes]:

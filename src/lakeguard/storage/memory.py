@@ -216,7 +216,7 @@ class MemoryStore(GetBytesMixin):
     def put(
         self,
         key: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,

@@ -410,7 +410,7 @@ class S3Store(GetBytesMixin):
     def put(
         self,
         key: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,

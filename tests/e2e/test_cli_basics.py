@@ -28,6 +28,25 @@ def test_help_imports_nothing_heavy() -> None:
     assert heavy == "", f"--help imported {heavy}"
 
 
+def test_the_backup_path_does_not_load_the_transfer_engine() -> None:
+    code = (
+        "import sys\n"
+        "import lakeguard.ops.backup\n"
+        "print(sorted(m for m in sys.modules if m.startswith('lakeguard.transfer.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['lakeguard.transfer.parts']"
+
+
+def test_the_transfer_package_still_offers_every_name() -> None:
+    from lakeguard import transfer
+
+    for name in transfer.__all__:
+        assert getattr(transfer, name).__name__ == name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        transfer.nothing  # noqa: B018
+
+
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--help"]) == 0
     out = capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lakeguard.storage.s3_listing import (
@@ -73,13 +75,18 @@ def test_a_page_that_does_not_parse_is_left_to_botocore() -> None:
         assert custom == {} and response == before
 
 
-def test_a_listing_that_repeats_its_continuation_token_stops() -> None:
+def test_a_listing_that_repeats_its_continuation_token_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from botocore.stub import Stubber
 
     from lakeguard.errors import StoreError
     from lakeguard.storage import StoreSettings
     from lakeguard.storage.s3 import FIRST_PAGE_KEYS, S3Store
 
+    config = tmp_path / "config"
+    config.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))  # botocore lists (s3_env.py)
     store = S3Store(
         "b", StoreSettings(endpoint_url="http://127.0.0.1:9", region="us-east-1", retries=1)
     )
@@ -98,3 +105,30 @@ def test_a_listing_that_repeats_its_continuation_token_stops() -> None:
             )
         with pytest.raises(StoreError, match="repeats a continuation token"):
             list(store.list("p/"))
+
+
+def test_the_environment_lister_stops_on_a_repeated_token_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakeguard.errors import StoreError
+    from lakeguard.storage import StoreSettings
+    from lakeguard.storage.s3 import FIRST_PAGE_KEYS, S3Store
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    store = S3Store("b", StoreSettings(endpoint_url="http://127.0.0.1:9", region="us-east-1"))
+    asked: list[dict[str, object]] = []
+
+    class Repeating:
+        def list_objects_v2(self, **kwargs: object) -> dict[str, object]:
+            asked.append(kwargs)
+            return {CONTENTS: [], "IsTruncated": True, "NextContinuationToken": "t1"}
+
+    monkeypatch.setattr(store, "_env_lister", Repeating())
+    with pytest.raises(StoreError, match="repeats a continuation token"):
+        list(store.list("p/"))
+    assert asked == [
+        {"Bucket": "b", "Prefix": "p/", "MaxKeys": FIRST_PAGE_KEYS},
+        {"Bucket": "b", "Prefix": "p/", "ContinuationToken": "t1"},
+    ]

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from obstore.store import ClientConfig, S3Config, S3Credential
 
+    from lakeguard.storage.s3_env import EnvAccess
+
 
 @dataclass(frozen=True, slots=True)
 class S3Clients:
@@ -112,11 +114,24 @@ def connect(bucket: str, settings: StoreSettings) -> S3Clients:
 def obstore_store(bucket: str, clients: S3Clients, settings: StoreSettings) -> Any:
     """An obstore S3Store for ``bucket`` on the same endpoint with the same credentials."""
     from botocore.exceptions import NoCredentialsError
-    from obstore.store import S3Store as ObstoreS3
 
     credentials = clients.session.get_credentials()
     if credentials is None:
         raise from_botocore(NoCredentialsError(), Where(bucket, clients.endpoint, "connect"))
+    endpoint = clients.endpoint if clients.custom_endpoint else None
+    return _obstore(bucket, settings, clients.region, endpoint, credentials)
+
+
+def env_obstore_store(bucket: str, access: EnvAccess, settings: StoreSettings) -> Any:
+    """An obstore S3Store with what the environment alone gives (s3_env.py)."""
+    return _obstore(bucket, settings, access.region, access.endpoint, access)
+
+
+def _obstore(
+    bucket: str, settings: StoreSettings, region: str, endpoint: str | None, credentials: Any
+) -> Any:
+    from obstore.store import S3Store as ObstoreS3
+
     options: ClientConfig = {
         "connect_timeout": timedelta(seconds=settings.connect_timeout),
         "read_timeout": timedelta(seconds=settings.read_timeout),
@@ -132,13 +147,13 @@ def obstore_store(bucket: str, clients: S3Clients, settings: StoreSettings) -> A
     # full-object SHA-256 of every single-part PUT (multipart ones get a
     # composite checksum, which head() does not report), so restores and
     # verify can check bytes without reading them back.
-    config: S3Config = {"region": clients.region, "unsigned_payload": True}
+    config: S3Config = {"region": region, "unsigned_payload": True}
     if settings.server_checksums:
         config["checksum_algorithm"] = "sha256"
-    if clients.custom_endpoint:
-        config["endpoint"] = clients.endpoint
+    if endpoint is not None:
+        config["endpoint"] = endpoint
         config["virtual_hosted_style_request"] = False
-        options["allow_http"] = clients.endpoint.startswith("http://")
+        options["allow_http"] = endpoint.startswith("http://")
     return ObstoreS3(
         bucket,
         config=config,

@@ -40,7 +40,7 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
 from lakeguard.errors import LakeguardError, StoreError
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 # '-._~' (botocore.handlers._quote_source_header_from_dict).
 _KEY_SAFE = "/~"
 _SOURCE_SAFE = "-._~/"
+_UNRESERVED = "-_.~"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -72,8 +73,23 @@ def host_header(url: str) -> str:
     return host
 
 
+def canonical_query(params: Mapping[str, str]) -> str:
+    """A query string as SigV4 canonicalises it (and as it is then sent): names
+    sorted, names and values percent-encoded but for RFC 3986's unreserved
+    characters."""
+    pairs = sorted(
+        (quote(name, safe=_UNRESERVED), quote(value, safe=_UNRESERVED))
+        for name, value in params.items()
+    )
+    return "&".join(f"{name}={value}" for name, value in pairs)
+
+
 class SigV4:
-    """Signs header-only S3 requests (no query string, empty body) with SigV4."""
+    """Signs S3 requests with an empty body (a copy, a listing) with SigV4.
+
+    ``session``: anything with botocore's ``get_credentials()`` (a botocore
+    session, or credentials read from the environment, s3_env.EnvAccess).
+    """
 
     def __init__(self, session: Any, region: str, url: str) -> None:
         self._session = session
@@ -94,13 +110,22 @@ class SigV4:
         return key
 
     def sign(
-        self, method: str, path: str, headers: dict[str, str], *, now: datetime | None = None
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        query: str = "",
+        now: datetime | None = None,
     ) -> dict[str, str]:
-        """``headers`` (lowercase names) with the date, payload hash and Authorization added."""
-        from botocore.exceptions import NoCredentialsError
+        """``headers`` (lowercase names) with the date, payload hash and Authorization added.
 
+        ``query``: the canonical query string (canonical_query), sent as it is.
+        """
         credentials = self._session.get_credentials()
         if credentials is None:
+            from botocore.exceptions import NoCredentialsError
+
             raise NoCredentialsError()
         # Frozen per request: refreshable credentials renew themselves here.
         frozen = credentials.get_frozen_credentials()
@@ -115,7 +140,7 @@ class SigV4:
             (
                 method,
                 path,
-                "",  # no query string
+                query,
                 "".join(f"{name}:{' '.join(signed[name].split())}\n" for name in names),
                 ";".join(names),
                 _EMPTY_SHA256,
@@ -187,14 +212,14 @@ class LightCopier:
             raise
         except Exception as err:  # botocore's connection, timeout and credential errors
             raise from_botocore(err, where) from err
-        root = _xml(body)
+        root = xml_root(body)
         if status >= 300 or root is None or _local(root.tag) == "Error":
-            raise _error(status, root, where)
+            raise xml_error(status, root, where)
         etag = next((e.text for e in root if _local(e.tag) == "ETag"), None)
         return Copied(etag, response.headers.get("x-amz-version-id"))
 
 
-def _xml(body: bytes) -> ElementTree.Element | None:
+def xml_root(body: bytes) -> ElementTree.Element | None:
     if not body.strip():
         return None
     try:
@@ -207,8 +232,8 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _error(status: int, root: ElementTree.Element | None, where: Where) -> StoreError:
-    """The store error for a failed copy (an error status, or a 200 whose body is an Error)."""
+def xml_error(status: int, root: ElementTree.Element | None, where: Where) -> StoreError:
+    """The store error for a failed request (an error status, or a 200 whose body is an Error)."""
     fields = {_local(e.tag): e.text or "" for e in root} if root is not None else {}
     code = fields.get("Code", "")
     if status < 300:

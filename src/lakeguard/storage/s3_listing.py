@@ -79,26 +79,57 @@ def fast_objects_page(
     if page is None:
         return
     root, encoded = page
-    entries = []
     try:
-        for element in root:
-            if _local(element.tag) != "Contents":
-                continue
-            fields = _fields(element)
-            key = fields["Key"]
-            entries.append(
-                ListedObject(
-                    unquote_plus(key) if encoded else key,
-                    int(fields.get("Size") or 0),
-                    fields.get("ETag"),
-                    fields.get("LastModified"),
-                    fields.get("StorageClass"),
-                )
-            )
+        entries = objects_of(root, encoded)
     except (KeyError, ValueError):
         return  # not what S3 sends: botocore parses (and reports) it
     customized_response_dict[CONTENTS] = entries
     _strip(root, ("Contents",), response_dict)
+
+
+def objects_of(root: ET.Element, encoded: bool) -> list[ListedObject]:
+    """The ``<Contents>`` of a ListObjectsV2 page (KeyError/ValueError if malformed)."""
+    entries = []
+    for element in root:
+        if _local(element.tag) != "Contents":
+            continue
+        fields = _fields(element)
+        key = fields["Key"]
+        entries.append(
+            ListedObject(
+                unquote_plus(key) if encoded else key,
+                int(fields.get("Size") or 0),
+                fields.get("ETag"),
+                fields.get("LastModified"),
+                fields.get("StorageClass"),
+            )
+        )
+    return entries
+
+
+def objects_page(body: bytes) -> dict[str, Any]:
+    """A whole ListObjectsV2 page read here, shaped as the hooked botocore page.
+
+    ValueError when the body is not such a page.
+    """
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as err:
+        raise ValueError(f"not a listing page: {err}") from err
+    if _local(root.tag) != "ListBucketResult":
+        raise ValueError(f"not a listing page: <{_local(root.tag)}>")
+    fields = {_local(c.tag): c.text or "" for c in root if _local(c.tag) != "Contents"}
+    try:
+        entries = objects_of(root, fields.get("EncodingType") == "url")
+    except KeyError as err:
+        raise ValueError(f"a listing entry without {err}") from err
+    page: dict[str, Any] = {
+        CONTENTS: entries,
+        "IsTruncated": fields.get("IsTruncated", "").lower() == "true",
+    }
+    if fields.get("NextContinuationToken"):
+        page["NextContinuationToken"] = fields["NextContinuationToken"]
+    return page
 
 
 def fast_versions_page(

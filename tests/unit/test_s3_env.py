@@ -66,9 +66,28 @@ def test_endpoint_precedence(tmp_path: Path) -> None:
     assert env_access(settings, env).endpoint == "https://s3.example.com"  # type: ignore[union-attr]
 
 
-def test_security_token_is_read_first_as_botocore_does(tmp_path: Path) -> None:
-    env = _env(tmp_path, AWS_SECURITY_TOKEN="old", AWS_SESSION_TOKEN="new")
-    assert env_access(StoreSettings(), env).credentials.token == "old"  # type: ignore[union-attr]
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        ({"AWS_SECURITY_TOKEN": "old", "AWS_SESSION_TOKEN": "new"}, "old"),
+        ({"AWS_SECURITY_TOKEN": "", "AWS_SESSION_TOKEN": "new"}, "new"),
+        ({"AWS_SESSION_TOKEN": ""}, None),
+        ({}, None),
+    ],
+)
+def test_the_token_is_the_one_botocore_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tokens: dict[str, str], expected: str | None
+) -> None:
+    import botocore.session
+
+    env = _env(tmp_path, **tokens)
+    for name in ("AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    frozen = botocore.session.Session().get_credentials().get_frozen_credentials()
+    assert frozen.token == expected
+    assert env_access(StoreSettings(), env).credentials.token == expected  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

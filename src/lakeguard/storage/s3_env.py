@@ -104,11 +104,9 @@ def env_access(
     region = (
         settings.region or env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1"
     )
-    # botocore's EnvProvider reads AWS_SECURITY_TOKEN first, then AWS_SESSION_TOKEN.
-    token = (
-        env["AWS_SECURITY_TOKEN"] if "AWS_SECURITY_TOKEN" in env else env.get("AWS_SESSION_TOKEN")
-    )
-    return EnvAccess(endpoint, region, FrozenCredentials(key, secret, token or None))
+    # botocore's EnvProvider takes the first of these that is set and not empty.
+    token = env.get("AWS_SECURITY_TOKEN") or env.get("AWS_SESSION_TOKEN") or None
+    return EnvAccess(endpoint, region, FrozenCredentials(key, secret, token))
 
 
 def _config_file(env: Mapping[str, str]) -> Path:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -133,3 +136,61 @@ def test_ca_bundle_is_aws_ca_bundle_else_the_one_botocore_uses(tmp_path: Path) -
     assert ca_bundle({"AWS_CA_BUNDLE": "/etc/ca.pem"}) == "/etc/ca.pem"
     default = ca_bundle({})
     assert Path(default).is_file()
+
+
+class _OneRequestPerConnection(BaseHTTPRequestHandler):
+    """Answers one GET per connection, then hangs up without saying so (keep-alive lies)."""
+
+    protocol_version = "HTTP/1.1"
+    served: list[str] = []  # noqa: RUF012 - shared by the handler instances of a test
+    silent = False  # hang up without answering at all
+
+    def do_GET(self) -> None:
+        _OneRequestPerConnection.served.append(self.path)
+        self.close_connection = True
+        if _OneRequestPerConnection.silent:
+            return
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hanging_up_server() -> Iterator[str]:
+    _OneRequestPerConnection.served = []
+    _OneRequestPerConnection.silent = False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OneRequestPerConnection)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_kept_alive_connection_the_server_closed_is_replaced(hanging_up_server: str) -> None:
+    from lakeguard.storage.s3_env import _Connections
+    from lakeguard.storage.s3_errors import Where
+
+    where = Where("b", hanging_up_server, "list")
+    connections = _Connections(hanging_up_server, 5.0, 5.0)
+    for n in range(3):
+        assert connections.get(f"/b?n={n}", {"host": "x"}, where) == (200, b"ok")
+    assert _OneRequestPerConnection.served == ["/b?n=0", "/b?n=1", "/b?n=2"]
+
+
+def test_a_fresh_connection_that_fails_is_a_transient_error(hanging_up_server: str) -> None:
+    from lakeguard.errors import TransientError
+    from lakeguard.storage.s3_env import _Connections
+    from lakeguard.storage.s3_errors import Where
+
+    _OneRequestPerConnection.silent = True
+    connections = _Connections(hanging_up_server, 5.0, 5.0)
+    with pytest.raises(TransientError, match="connection failed"):
+        connections.get("/b", {"host": "x"}, Where("b", hanging_up_server, "list"))

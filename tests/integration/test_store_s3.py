@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +35,26 @@ class TestS3Store(StoreSuite):
         name = new_bucket_name("o")
         s3_client.create_bucket(Bucket=name)
         return S3Store(name, s3_settings)
+
+
+class TestS3StoreListedByBotocore(TestS3Store):
+    """The same suite with botocore listing (what a profile or a config file gets):
+    the stores above list without it (storage/s3_env.py)."""
+
+    @pytest.fixture
+    def store(
+        self,
+        bucket: str,
+        s3_settings: StoreSettings,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+    ) -> S3Store:
+        config = tmp_path / "aws-config"
+        config.write_text("")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        store = S3Store(bucket, s3_settings)
+        assert store._env is None
+        return store
 
 
 class TestS3StoreVersioned(VersionedStoreSuite):

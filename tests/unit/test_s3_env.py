@@ -97,6 +97,8 @@ def test_the_token_is_the_one_botocore_takes(
     ("settings", "change"),
     [
         (StoreSettings(profile="dev"), {}),
+        (StoreSettings(), {"AWS_PROFILE": "dev"}),
+        (StoreSettings(), {"AWS_DEFAULT_PROFILE": "dev"}),
         (StoreSettings(), {"AWS_ACCESS_KEY_ID": ""}),
         (StoreSettings(), {"AWS_SECRET_ACCESS_KEY": ""}),
         (StoreSettings(), {"AWS_CREDENTIAL_EXPIRATION": "2026-11-22T10:00:00Z"}),
@@ -109,6 +111,8 @@ def test_the_token_is_the_one_botocore_takes(
     ],
     ids=[
         "profile",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
         "no key id",
         "no secret",
         "expiring",

@@ -20,9 +20,9 @@ The environment is used alone only when nothing else could change the
 outcome; otherwise botocore resolves everything, as before:
     an endpoint from --endpoint-url, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
         (addressed path-style, as lakeguard's botocore client does)
-    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set, no --profile (botocore's
-        chain takes the environment first unless a profile is named), and no
-        AWS_CREDENTIAL_EXPIRATION (credentials that expire)
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set, no profile named (by
+        --profile, AWS_PROFILE or AWS_DEFAULT_PROFILE: botocore reports one that
+        does not exist), and no AWS_CREDENTIAL_EXPIRATION (credentials that expire)
     no AWS config file (AWS_CONFIG_FILE, else ~/.aws/config): one could hold a
         region, a CA bundle or an endpoint for the profile
     no proxy variables (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, in either case)
@@ -89,8 +89,8 @@ def env_access(
 ) -> EnvAccess | None:
     """What the environment alone says of the endpoint; None when botocore must decide."""
     env = os.environ if environ is None else environ
-    if settings.profile:
-        return None
+    if settings.profile or env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE"):
+        return None  # a named profile is botocore's to find (or to report missing)
     key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     if not key or not secret or env.get("AWS_CREDENTIAL_EXPIRATION"):
         return None

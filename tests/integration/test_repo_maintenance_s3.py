@@ -39,12 +39,12 @@ class _NoHeaders(StoreWrapper):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         if "snapshots/" in key:
             raise TransientError("connection reset (test)", op="put", key=key)
         return self.inner.put(
-            key, data, content_type=content_type, metadata=metadata, part_size=part_size, md5=md5
+            key, data, content_type=content_type, metadata=metadata, part_size=part_size, etag=etag
         )
 
 

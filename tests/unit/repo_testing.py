@@ -50,12 +50,12 @@ class CountingStore(StoreWrapper):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         with self._lock:
             self.puts.append(key)
         return self.inner.put(
-            key, data, content_type=content_type, metadata=metadata, part_size=part_size, md5=md5
+            key, data, content_type=content_type, metadata=metadata, part_size=part_size, etag=etag
         )
 
     def add(self, key: str, nbytes: int) -> None:
@@ -125,12 +125,12 @@ class FailingStore(StoreWrapper):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         if self.fail_put(key):
             raise self.make_error(key)
         return self.inner.put(
-            key, data, content_type=content_type, metadata=metadata, part_size=part_size, md5=md5
+            key, data, content_type=content_type, metadata=metadata, part_size=part_size, etag=etag
         )
 
 

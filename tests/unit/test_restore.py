@@ -202,7 +202,7 @@ def test_adjacent_small_members_share_one_get(tmp_path: Path) -> None:
     assert counting.read_under(repo.key("archives/")) < stored  # frames only, never a seek table
 
 
-def test_a_local_restore_keeps_the_source_etag_of_single_part_objects(tmp_path: Path) -> None:
+def test_a_local_restore_keeps_the_source_etags(tmp_path: Path) -> None:
     import hashlib
 
     repo, data, _ = _setup(tmp_path)
@@ -212,3 +212,17 @@ def test_a_local_restore_keeps_the_source_etag_of_single_part_objects(tmp_path: 
     for key, body in data.items():
         # Vouched (the source's single-part ETag) or computed: the MD5 of the bytes.
         assert out.head(key).etag == hashlib.md5(body).hexdigest()
+
+
+def test_a_local_restore_keeps_a_multipart_etag_of_a_large_object(tmp_path: Path) -> None:
+    lake = MemoryStore.named("mplake")
+    body = random_bytes(9 * MiB, seed=8)
+    lake.put("t/big.bin", iter([body[: 5 * MiB], body[5 * MiB :]]), part_size=8 * MiB)
+    source_etag = lake.head("t/big.bin").etag
+    assert source_etag is not None and source_etag.endswith("-2")
+    repo = new_repo(tmp_path)
+    backup(lake, parse_location("memory://mplake/t"), repo, cache_dir=tmp_path / "cache")
+    result = _restore(repo, tmp_path, target=str(tmp_path / "out"))
+    assert result.failed == [] and result.verified == 1
+    assert (tmp_path / "out" / "big.bin").read_bytes() == body
+    assert open_store(parse_location(str(tmp_path / "out"))).head("big.bin").etag == source_etag

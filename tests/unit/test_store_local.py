@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -121,14 +122,24 @@ def test_versions_are_refused(tmp_path: Path) -> None:
         store.set_versioning(True)
 
 
-def test_a_vouched_md5_is_kept_as_the_etag_without_hashing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "vouched", ["0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef-6"]
+)
+def test_a_vouched_etag_is_kept_without_hashing(tmp_path: Path, vouched: str) -> None:
     store = LocalStore(tmp_path)
-    vouched = "0123456789abcdef0123456789abcdef"
-    result = store.put("a/x", iter([b"abc", b"def"]), md5=vouched)
+    result = store.put("a/x", iter([b"abc", b"def"]), etag=vouched)
     assert result.etag == vouched
     assert store.head("a/x").etag == vouched
     # Without one, the ETag is the MD5 of what was written.
     assert store.put("a/y", iter([b"abc"])).etag == "900150983cd24fb0d6963f7d28e17f72"
+
+
+def test_a_memoryview_is_written_as_is(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    blob = bytearray(b"..abcdef..")
+    result = store.put("v", memoryview(blob)[2:8])
+    assert (tmp_path / "v").read_bytes() == b"abcdef"
+    assert (result.size, result.etag) == (6, hashlib.md5(b"abcdef").hexdigest())
 
 
 def test_replacing_a_file_always_syncs_a_new_one_only_when_asked(

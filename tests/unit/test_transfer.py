@@ -201,7 +201,7 @@ class CorruptingStore(MemoryStore):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         if "bad" in key:
             body = bytes(data) if isinstance(data, bytes | memoryview) else b"".join(data)
@@ -209,7 +209,7 @@ class CorruptingStore(MemoryStore):
             if len(body) > part_size:
                 data = chunked(data)
         return super().put(
-            key, data, content_type=content_type, metadata=metadata, part_size=part_size, md5=md5
+            key, data, content_type=content_type, metadata=metadata, part_size=part_size, etag=etag
         )
 
 
@@ -298,12 +298,12 @@ class DenyingStore(MemoryStore):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         if key.startswith(self.prefix):
             raise AccessDeniedError(f"access denied to put {self.url}/{key}", op="put", key=key)
         return super().put(
-            key, data, content_type=content_type, metadata=metadata, part_size=part_size, md5=md5
+            key, data, content_type=content_type, metadata=metadata, part_size=part_size, etag=etag
         )
 
 

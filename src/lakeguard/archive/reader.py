@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,74 @@ def decompress_chunks(chunks: Iterable[bytes | memoryview]) -> Iterator[bytes]:
             yield out
     # decompressobj keeps no trailing state once every frame is complete; a
     # frame cut short leaves input unconsumed, which the tar parser then reports.
+
+
+_local = threading.local()
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _decompressor() -> Any:
+    """This thread's zstd decompression context (contexts are not thread-safe)."""
+    found = getattr(_local, "decompressor", None)
+    if found is None:
+        import zstandard
+
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
+
+
+def frame_length(data: memoryview, start: int, where: str = "archive") -> int:
+    """Compressed length of the zstd frame at ``start`` (RFC 8878, section 3.1.1).
+
+    Written here because python-zstandard has no call that says where a frame
+    ends (zstd's ZSTD_findFrameCompressedSize), and decompressing a frame in
+    one call, straight into a buffer of its content size, needs its bounds.
+    zstd parses the header (frame_header_size); this walks the 3-byte block
+    headers after it and adds the checksum.
+    """
+    import zstandard
+
+    if data[start : start + 4] != _ZSTD_MAGIC:
+        raise ArchiveDamaged(f"{where}: no zstd frame at byte {start} of the range")
+    try:
+        position = start + zstandard.frame_header_size(data[start : start + 18])
+    except zstandard.ZstdError as exc:
+        raise ArchiveDamaged(f"{where}: zstd frame header does not parse ({exc})") from None
+    while True:
+        if position + 3 > len(data):
+            raise ArchiveDamaged(f"{where}: zstd frame cut short (archive truncated?)")
+        block = int.from_bytes(data[position : position + 3], "little")
+        kind, size = (block >> 1) & 3, block >> 3
+        if kind == 3:
+            raise ArchiveDamaged(f"{where}: zstd block of a reserved type")
+        position += 3 + (1 if kind == 1 else size)  # an RLE block holds one byte
+        if block & 1:
+            break
+    if data[start + 4] & 4:
+        position += 4  # content checksum
+    if position > len(data):
+        raise ArchiveDamaged(f"{where}: zstd frame cut short (archive truncated?)")
+    return position - start
+
+
+def decompress_frames(data: bytes | memoryview, where: str = "archive") -> Iterator[bytes]:
+    """Each zstd frame of ``data`` decompressed in one call (checksums verified).
+
+    A frame's output is allocated once at its content size and never copied;
+    the streaming ``decompress_chunks`` copies every byte out of zstd's window.
+    """
+    import zstandard
+
+    view = memoryview(data).cast("B")
+    decompressor = _decompressor()
+    position = 0
+    while position < len(view):
+        length = frame_length(view, position, where)
+        try:
+            yield decompressor.decompress(view[position : position + length])
+        except zstandard.ZstdError as exc:
+            raise ArchiveDamaged(f"{where}: frames do not decompress ({exc})") from None
+        position += length
 
 
 @dataclass(slots=True)
@@ -81,6 +150,18 @@ class _Feed:
             need -= len(piece)
             pieces.append(piece)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def views(self, size: int) -> list[memoryview]:
+        """The next ``size`` bytes as views into the chunks: nothing is copied."""
+        pieces = []
+        remaining = size
+        while remaining > 0:
+            self._refill(f"member data ends after {size - remaining} bytes")
+            end = min(len(self._buffer), self._pos + remaining)
+            pieces.append(memoryview(self._buffer)[self._pos : end])
+            remaining -= end - self._pos
+            self._pos = end
+        return pieces
 
     def stream(self, size: int) -> Iterator[bytes]:
         remaining = size
@@ -147,6 +228,28 @@ def open_member_stream(
     feed = _Feed(_guard(decompress_chunks(compressed), where), where)
     name, size, mtime, is_dir = _read_header(feed, where)
     return Member(name, size, mtime, is_dir, feed.stream(size))
+
+
+@dataclass(slots=True)
+class MemberBuffer:
+    """One member decoded from frames held in memory; ``data`` views its bytes."""
+
+    name: str
+    size: int
+    mtime: float
+    is_dir: bool
+    data: list[memoryview]
+
+
+def read_member(compressed: bytes | memoryview, *, where: str = "archive") -> MemberBuffer:
+    """Parse the first member out of compressed frames held whole in memory.
+
+    Each frame is decompressed in one call and the data are views into the
+    output, so a member's bytes are written once, by zstd.
+    """
+    feed = _Feed(decompress_frames(compressed, where), where)
+    name, size, mtime, is_dir = _read_header(feed, where)
+    return MemberBuffer(name, size, mtime, is_dir, feed.views(size))
 
 
 def _guard(chunks: Iterator[bytes], where: str) -> Iterator[bytes]:

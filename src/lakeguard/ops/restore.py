@@ -6,9 +6,12 @@
     for each group, on a bounded pool:
         one ranged GET of archive[frame_offset : frame_offset + frame_length]
           -> zstd (frame checksums) -> tar header (member name checked)
-          -> data -> SHA-256 and size on the way -> target.put(streaming)
-        the last chunk is only released after the SHA-256 matched, so a bad
-        object is never completed in the target (the upload is aborted)
+          small members (<= 8 MiB): frames decompressed whole, SHA-256
+            checked, then one PUT of the checked bytes
+          large ones: data -> SHA-256 and size on the way -> target.put
+            (streaming); the last chunk is only released after the SHA-256
+            matched, so a bad object is never completed in the target (the
+            upload is aborted)
     -> RestoreResult: restored, bytes, verified, failed[{key, error}]
 
 Failures are per object. ``damaged`` says whether any was the repository's
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeguard import cpu
-from lakeguard.archive.reader import ArchiveDamaged, ArchiveReader, Member, open_member_stream
+from lakeguard.archive.reader import ArchiveDamaged, ArchiveReader, Member, read_member
 from lakeguard.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -41,7 +44,7 @@ from lakeguard.errors import (
 from lakeguard.location import Location
 from lakeguard.repository.manifest import KeyFilter, ManifestRow, read_manifest
 from lakeguard.repository.repo import Repository, default_cache_dir
-from lakeguard.storage.base import Store
+from lakeguard.storage.base import Store, read_buffer
 from lakeguard.storage.pump import pump
 from lakeguard.transfer.parts import adjust_part_size
 
@@ -113,47 +116,77 @@ def _check(row: ManifestRow, size: int, sha256: str) -> None:
         )
 
 
-def _plain_md5(etag: str | None) -> str | None:
-    """The source ETag when it is the MD5 of the bytes (a single-part upload).
+def _source_etag(etag: str | None) -> str | None:
+    """The source's ETag, to be kept by a target that records ETags of its own.
 
     The bytes written are the ones the source served with that ETag (backup
     records the ETag of the same GET) and are checked by SHA-256 before the
-    write completes, so a local target can keep it as its ETag without hashing
-    again. A multipart ETag (``<md5>-<parts>``) is not an MD5 of the bytes.
+    write completes, so a local target can keep it, a multipart
+    ``<md5>-<parts>`` ETag included, instead of hashing every byte again.
     """
-    if etag and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag):
-        return etag
-    return None
+    if etag is None:
+        return None
+    digest, _, parts = etag.partition("-")
+    plain = len(digest) == 32 and all(c in "0123456789abcdef" for c in digest)
+    return etag if plain and (not parts or parts.isdigit()) else None
 
 
 def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Location) -> int:
     """Restore one object with one ranged GET; returns its size. Raises on any mismatch."""
     reader = ArchiveReader(repo.store, repo.key(row.archive), name=row.archive)
+    if row.size <= SMALL_OBJECT:
+        with reader.open_range(row.frame_offset, row.frame_length) as stream:
+            frames = read_buffer(stream)
+        where = f"archive {row.archive} at {row.frame_offset}"
+        if len(frames) != row.frame_length:
+            raise ArchiveDamaged(
+                f"{where}: got {len(frames)} of {row.frame_length} bytes (archive truncated?)"
+            )
+        return write_small(row, frames, target, location, where)
     return write_member(
         row, reader.open_member(row.frame_offset, row.frame_length), target, location
     )
 
 
-def write_member(row: ManifestRow, member: Member, target: Store, location: Location) -> int:
-    """Check a member against its row and write it to the target; returns its size."""
-    if member.name != row.member.rstrip("/"):
+def _check_member(row: ManifestRow, name: str, size: int, is_dir: bool) -> None:
+    if name != row.member.rstrip("/"):
         raise ArchiveDamaged(
-            f"archive {row.archive} at {row.frame_offset} holds {member.name!r}, not {row.member!r}"
+            f"archive {row.archive} at {row.frame_offset} holds {name!r}, not {row.member!r}"
         )
-    if member.size != row.size and not member.is_dir:
+    if size != row.size and not is_dir:
         raise ArchiveDamaged(
-            f"archive {row.archive}: member {row.member!r} has {member.size} bytes, "
+            f"archive {row.archive}: member {row.member!r} has {size} bytes, "
             f"manifest says {row.size}"
         )
+
+
+def write_small(
+    row: ManifestRow, frames: bytes | memoryview, target: Store, location: Location, where: str
+) -> int:
+    """Decode a small member from its frames in memory, check it, write it with one PUT."""
+    member = read_member(frames, where=where)
+    _check_member(row, member.name, member.size, member.is_dir)
+    digest = hashlib.sha256()
+    for piece in member.data:
+        digest.update(piece)
+    _check(row, member.size, digest.hexdigest())
+    data: bytes | memoryview = member.data[0] if len(member.data) == 1 else b"".join(member.data)
+    target.put(
+        location.key(row.key),
+        data,
+        content_type=row.content_type,
+        metadata=dict(row.metadata) or None,
+        etag=_source_etag(row.etag),
+    )
+    return row.size
+
+
+def write_member(row: ManifestRow, member: Member, target: Store, location: Location) -> int:
+    """Check a streamed member against its row and write it to the target; returns its size."""
+    _check_member(row, member.name, member.size, member.is_dir)
     key = location.key(row.key)
     metadata = dict(row.metadata) or None
-    md5 = _plain_md5(row.etag)
-    if row.size <= SMALL_OBJECT:
-        # Small: verify in memory, then one plain PUT of checked bytes.
-        data = b"".join(member.data)
-        _check(row, len(data), hashlib.sha256(data).hexdigest())
-        target.put(key, data, content_type=row.content_type, metadata=metadata, md5=md5)
-        return row.size
+    etag = _source_etag(row.etag)
     raised: list[BaseException] = []
 
     def body() -> Iterator[bytes]:
@@ -182,7 +215,7 @@ def write_member(row: ManifestRow, member: Member, target: Store, location: Loca
                 content_type=row.content_type,
                 metadata=metadata,
                 part_size=adjust_part_size(row.size),
-                md5=md5,
+                etag=etag,
             )
     except Exception as exc:
         # A store may wrap what the body raised; report the body's own error.
@@ -220,7 +253,7 @@ def _run_group(
     reader = ArchiveReader(repo.store, repo.key(first.archive), name=first.archive)
     try:
         with reader.open_range(start, length) as stream:
-            blob = b"".join(stream)
+            blob = read_buffer(stream)
         if len(blob) != length:
             raise ArchiveDamaged(
                 f"archive {first.archive}: got {len(blob)} of {length} bytes at {start}"
@@ -242,8 +275,8 @@ def _run_group(
             done.append(
                 _done_for(
                     row,
-                    lambda row=row, frames=frames, where=where: write_member(  # type: ignore[misc]
-                        row, open_member_stream([frames], where=where), target, location
+                    lambda row=row, frames=frames, where=where: write_small(  # type: ignore[misc]
+                        row, frames, target, location, where
                     ),
                 )
             )

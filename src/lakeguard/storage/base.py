@@ -18,10 +18,11 @@ Contract (every store, including the in-memory one, passes the shared suite in
 - ``put`` is atomic: readers see the whole new object or the old one. With an
   iterable body it streams, using a multipart upload of ``part_size`` parts
   when the store has them; an incomplete upload is aborted on failure.
-  ``md5`` is the body's MD5 when the caller already knows it and checks the
-  body by other means (a restore checks SHA-256): a store that keeps an MD5
-  ETag for a single-part write may record it instead of hashing every byte
-  again. S3 ignores it (the server computes its own).
+  ``etag`` is the ETag the body's source served it with, when the caller
+  checks the body by other means (a restore checks SHA-256): a store that
+  keeps ETags of its own (a local directory) records it instead of hashing
+  every byte again, a multipart ``<md5>-<parts>`` ETag included. S3 ignores
+  it (the server computes its own).
 - ``copy`` is server-side (``capabilities.server_side_copy``) and can copy a
   given version; ``copy_from`` copies from another store when both live on one
   endpoint, else raises ``UnsupportedError`` (the transfer engine then streams).
@@ -178,7 +179,7 @@ class Store(Protocol):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult: ...
 
     def copy(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from lakeguard.errors import BucketNotFoundError, NotFoundError, UnsupportedError
+from lakeguard.hashing import multipart_parts
 from lakeguard.storage.base import (
     DEFAULT_PART_SIZE,
     BytesStream,
@@ -221,16 +222,18 @@ class MemoryStore(GetBytesMixin):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         self._check_exists()
         streamed = not isinstance(data, bytes | bytearray | memoryview)
         body = bytes(data) if not streamed else b"".join(data)  # type: ignore[arg-type]
         threshold = part_size if self._multipart_threshold is None else self._multipart_threshold
-        if streamed and len(body) > threshold:
+        if etag:
+            parts = multipart_parts(etag)
+        elif streamed and len(body) > threshold:
             etag, parts = _multipart_etag(body, part_size)
         else:
-            etag, parts = md5 or hashlib.md5(body).hexdigest(), 0
+            etag, parts = hashlib.md5(body).hexdigest(), 0
         with self._lock:
             version = _Version(
                 version_id=self._new_id(),

@@ -446,7 +446,7 @@ class S3Store(GetBytesMixin):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         if isinstance(data, bytes | bytearray | memoryview):
             return self._put_bytes(key, bytes(data), content_type, metadata)

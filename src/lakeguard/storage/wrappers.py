@@ -130,7 +130,7 @@ class StoreWrapper(GetBytesMixin):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         return self._run(
             "put",
@@ -141,7 +141,7 @@ class StoreWrapper(GetBytesMixin):
                 content_type=content_type,
                 metadata=metadata,
                 part_size=part_size,
-                md5=md5,
+                etag=etag,
             ),
         )
 
@@ -369,7 +369,7 @@ class RetryStore(StoreWrapper):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        md5: str | None = None,
+        etag: str | None = None,
     ) -> PutResult:
         def call() -> PutResult:
             return self.inner.put(
@@ -378,7 +378,7 @@ class RetryStore(StoreWrapper):
                 content_type=content_type,
                 metadata=metadata,
                 part_size=part_size,
-                md5=md5,
+                etag=etag,
             )
 
         if isinstance(data, bytes | bytearray | memoryview):

@@ -49,7 +49,8 @@ def register(app: typer.Typer) -> None:
             b = report.backup
             echo(
                 f"Backup: snapshot {b.snapshot_id} in {report.repository}: {b.objects} objects, "
-                f"{b.bytes:,} bytes stored as {b.stored_bytes:,} in {b.archives_written} archives"
+                f"{b.bytes:,} bytes stored as {b.stored_bytes:,} in {b.archives_written} "
+                f"archive{'s' if b.archives_written != 1 else ''}"
             )
         incident = report.incident
         echo(

@@ -70,9 +70,13 @@ def test_a_clean_repository_passes_both_checks(repo: Repository) -> None:
     assert json.loads(json.dumps(data.to_json()))["read_data"]["members"] == 31
 
 
+@pytest.mark.parametrize("whole_frames", [0, 8 * 1024 * 1024], ids=["streamed", "in memory"])
 def test_a_flipped_byte_names_exactly_the_object_it_damages(
-    repo: Repository, tmp_path: Path
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_frames: int
 ) -> None:
+    from lakeguard.ops import check_data
+
+    monkeypatch.setattr(check_data, "WHOLE_FRAMES", whole_frames)
     listing = rows(repo, tmp_path)
     key, archive, offset, length = next(r for r in listing if r[0] == "dt=1/part-04.csv")
     flip(root(repo) / archive, offset + length // 2)

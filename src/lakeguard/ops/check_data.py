@@ -20,11 +20,21 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from lakeguard.archive.reader import ArchiveDamaged, decompress_chunks, open_member_stream
+from lakeguard.archive.reader import (
+    ArchiveDamaged,
+    Member,
+    MemberBuffer,
+    decompress_chunks,
+    open_member_stream,
+    read_member,
+)
 from lakeguard.archive.seektable import SeekTable
 from lakeguard.storage.base import Store
 
 END_OF_ARCHIVE = b"\0" * 1024
+# Members whose frames take up to this much are read into memory and
+# decompressed frame by frame; larger ones stream.
+WHOLE_FRAMES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +75,15 @@ class _Cursor:
                 return False
         return True
 
-    def take(self, count: int) -> Iterator[bytes]:
-        """Up to ``count`` bytes (fewer only at the end of the stream)."""
+    def take(self, count: int) -> Iterator[memoryview]:
+        """Up to ``count`` bytes (fewer only at the end of the stream), as views."""
         remaining = count
         while remaining > 0 and self._fill():
             piece = self._buffer[:remaining]
             self._buffer = self._buffer[len(piece) :]
             self.pos += len(piece)
             remaining -= len(piece)
-            yield bytes(piece)
+            yield piece
 
     def skip_to(self, offset: int) -> None:
         for _ in self.take(offset - self.pos):
@@ -84,7 +94,13 @@ def _verify_member(cursor: _Cursor, ref: MemberRef, where: str) -> str | None:
     """The error that damages this member, or None when it reads back intact."""
     end = ref.frame_offset + ref.frame_length
     try:
-        member = open_member_stream(cursor.take(ref.frame_length), where=where)
+        member: Member | MemberBuffer
+        if ref.frame_length <= WHOLE_FRAMES:
+            # Frames in memory decompress in one call each, into their own
+            # buffers; the stream decoder copies every byte out of zstd's window.
+            member = read_member(b"".join(cursor.take(ref.frame_length)), where=where)
+        else:
+            member = open_member_stream(cursor.take(ref.frame_length), where=where)
         if member.name != ref.member.rstrip("/"):
             return f"{where}: tar member is {member.name!r}, manifests say {ref.member!r}"
         digest = hashlib.sha256()

@@ -236,7 +236,6 @@ def test_fast_levels_get_tables_sized_for_one_block_and_others_keep_zstds() -> N
 
 def test_a_member_decoded_in_memory_equals_the_streamed_one() -> None:
     blob, records = build()
-    reader = ArchiveReader(MemoryStore(), "unused")
     store = MemoryStore()
     store.put("a.tar.zst", blob)
     reader = ArchiveReader(store, "a.tar.zst")

@@ -226,3 +226,14 @@ def test_a_local_restore_keeps_a_multipart_etag_of_a_large_object(tmp_path: Path
     assert result.failed == [] and result.verified == 1
     assert (tmp_path / "out" / "big.bin").read_bytes() == body
     assert open_store(parse_location(str(tmp_path / "out"))).head("big.bin").etag == source_etag
+
+
+def test_only_s3_shaped_etags_are_vouched_for() -> None:
+    from lakeguard.ops.restore import _source_etag
+
+    plain = "0123456789abcdef0123456789abcdef"
+    assert _source_etag(plain) == plain
+    assert _source_etag(plain + "-12") == plain + "-12"
+    # anything else is computed again by the target (MD5 of the bytes)
+    for other in (None, "", "abc", plain.upper(), f'"{plain}"', plain + "-", plain + "-x1"):
+        assert _source_etag(other) is None

@@ -43,11 +43,32 @@ class Location:
         """The key relative to this location's folder (the key itself if outside it)."""
         return key[len(self.prefix) :] if key.startswith(self.prefix) else key
 
+    def overlaps(self, other: Location) -> bool:
+        """Whether one location lies inside the other (the same place, or nested).
+
+        Local paths are compared resolved (symlinks followed), so ``src`` and
+        ``src/inner`` overlap, as ``s3://b`` and ``s3://b/p`` do. Locations on
+        different S3 endpoints cannot be told apart here; callers use one
+        endpoint for both sides.
+        """
+        if self.scheme != other.scheme:
+            return False
+        if self.scheme == "file":
+            mine, theirs = _resolved(self), _resolved(other)
+            return mine == theirs or mine in theirs.parents or theirs in mine.parents
+        if self.root != other.root:
+            return False
+        return self.prefix.startswith(other.prefix) or other.prefix.startswith(self.prefix)
+
     def child(self, relative_folder: str) -> Location:
         folder = relative_folder.strip("/")
         return Location(
             self.scheme, self.root, f"{self.prefix}{folder}/" if folder else self.prefix
         )
+
+
+def _resolved(location: Location) -> Path:
+    return (Path(location.root) / location.prefix).resolve()
 
 
 def _folder(prefix: str) -> str:

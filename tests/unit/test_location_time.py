@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,31 @@ def test_local_paths_are_absolute(tmp_path: object) -> None:
     location = parse_location(f"file://{tmp_path}")
     assert location.scheme == "file" and location.root == str(tmp_path)
     assert parse_location("relative/dir").root.startswith("/")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        ("s3://bkt/p", "s3://bkt/p/q", True),
+        ("s3://bkt", "s3://bkt/p", True),
+        ("s3://bkt/p", "s3://bkt/p", True),
+        ("s3://bkt/p", "s3://bkt/pq", False),
+        ("s3://bkt/p", "s3://other/p", False),
+        ("memory://mem/a", "s3://mem/a", False),
+        ("{tmp}/src", "{tmp}/src/inner", True),
+        ("{tmp}/src", "file://{tmp}/src/", True),
+        ("{tmp}/src", "{tmp}/srcx", False),
+        ("{tmp}/src/../src/inner", "{tmp}/src", True),
+        ("{tmp}/link/inner", "{tmp}/src", True),  # through a symlink to src
+    ],
+)
+def test_overlapping_locations(tmp_path: Path, a: str, b: str, overlap: bool) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "src")
+    first = parse_location(a.format(tmp=tmp_path))
+    second = parse_location(b.format(tmp=tmp_path))
+    assert first.overlaps(second) is overlap
+    assert second.overlaps(first) is overlap
 
 
 @pytest.mark.parametrize("text", ["ftp://x/y", "gs://bucket", "s3://", "s3://A_B", "s3://ab", ""])

@@ -69,7 +69,6 @@ from lakeguard.ops.sync import (
     empty_rows,
     failed_lines,
     key_lines,
-    overlapping,
     prepare_destination,
     require_force,
     write_rows,
@@ -381,7 +380,7 @@ def pitr(
 ) -> PitrResult:
     """Restore ``location`` (or copy it, to ``to``) as it was at ``at``; see the module doc."""
     started = time.monotonic()
-    if to is not None and overlapping(location, to[1]):
+    if to is not None and location.overlaps(to[1]):
         raise UsageError(
             f"--to {to[1]} overlaps {location}: restore to a separate location, "
             "or in place without --to"

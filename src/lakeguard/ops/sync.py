@@ -69,13 +69,6 @@ ROWS_PER_BATCH = 50_000
 # -- small shared pieces ---------------------------------------------------------
 
 
-def overlapping(a: Location, b: Location) -> bool:
-    """Whether one location lies inside the other (the same store and nested prefixes)."""
-    if a.scheme != b.scheme or a.root.rstrip("/") != b.root.rstrip("/"):
-        return False
-    return a.prefix.startswith(b.prefix) or b.prefix.startswith(a.prefix)
-
-
 def bounded_map(
     pool: ThreadPoolExecutor,
     items: Iterable[T],
@@ -612,7 +605,7 @@ def sync(
     """Make DST hold what SRC holds: copy what is missing or different (see module doc)."""
     from lakeguard.ops.inventory import take_inventory
 
-    if overlapping(src_location, dst_location):
+    if src_location.overlaps(dst_location):
         raise UsageError(
             f"{src_location} and {dst_location} overlap: sync needs two separate locations"
         )

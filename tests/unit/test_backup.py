@@ -352,3 +352,34 @@ def test_a_late_overlapping_run_compacts_the_disjoint_ones(
     run.close()
     assert len(list((tmp_path / "spool").glob("*.parquet"))) <= 4
     assert [row.key for row in _written(spool, tmp_path / "m.parquet")] == keys
+
+
+def test_a_folder_marker_with_bytes_round_trips(tmp_path: Path) -> None:
+    """S3 lets a key ending in '/' carry bytes; a tar member named so would read as a folder."""
+    import io
+    import tarfile
+
+    import zstandard
+
+    from lakeguard.ops.restore import restore
+
+    source = MemoryStore.named("lake")
+    source.put("t/events/marker/", b"bytes of a folder marker")
+    source.put("t/events/a.csv", b"a,b\n")
+    repo = new_repo(tmp_path)
+    _backup(repo, tmp_path)
+    target = MemoryStore.named("out")
+    result = restore(
+        repo, "latest", target, parse_location("memory://out/r"), cache_dir=tmp_path / "cache"
+    )
+    assert result.failed == [] and result.restored == result.verified == 2
+    assert target.get_bytes("r/events/marker/") == b"bytes of a folder marker"
+
+    # a plain tar reader sees every member, the marker a file under _unsafe/
+    (archive,) = (tmp_path / "repo").rglob("*.tar.zst")
+    with archive.open("rb") as compressed:
+        raw = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True)
+        with tarfile.open(fileobj=io.BytesIO(raw.read())) as tar:
+            members = {m.name: m for m in tar.getmembers()}
+    unsafe = [m for name, m in members.items() if name.startswith("_unsafe/")]
+    assert len(unsafe) == 1 and unsafe[0].isreg() and unsafe[0].size == 24

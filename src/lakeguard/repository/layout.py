@@ -172,15 +172,15 @@ def member_name(relative_key: str) -> str:
     Keys with empty, ``.`` or ``..`` segments, a leading ``/``, NUL or control
     characters, and the key ``manifest.json`` itself, become
     ``_unsafe/<sha256 of key>``; manifest.json still maps the member back to
-    the exact key.
+    the exact key. A key ending in ``/`` (a folder marker, which S3 lets carry
+    bytes) has an empty last segment: as a regular member named ``x/``, tar
+    readers take it for a folder and skip its data.
     """
-    segments = relative_key.split("/")
-    body = segments[:-1] if relative_key.endswith("/") else segments
     unsafe = (
         not relative_key
         or relative_key == MANIFEST_MEMBER  # plain tar -x must not let it clobber ours
         or relative_key.startswith("/")
-        or any(part in {"", ".", ".."} for part in body)
+        or any(part in {"", ".", ".."} for part in relative_key.split("/"))
         or _CONTROL.search(relative_key) is not None
     )
     if unsafe:

@@ -29,6 +29,11 @@ def parse_size(text: str, *, what: str = "size") -> int:
     """Bytes in ``text``; binary units (KiB, MiB, GiB, TiB, and bare K/M/G/T) or decimal (KB...)."""
     match = _SIZE_RE.match(text)
     unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS:
+    if match is None:
         raise UsageError(f"invalid {what} {text!r}: use a number with a unit, e.g. 128MiB or 1GiB")
+    if unit not in _UNITS:
+        raise UsageError(
+            f"invalid {what} {text!r}: unknown unit {match.group(2)!r}, "
+            "use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)"
+        )
     return int(float(match.group(1)) * _UNITS[unit])

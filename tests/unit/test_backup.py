@@ -199,6 +199,7 @@ def test_object_deleted_during_the_run_is_skipped_quietly(tmp_path: Path) -> Non
     repo = new_repo(tmp_path)
     result = _backup(repo, tmp_path, vanishing)
     assert not result.failed and result.objects == len(data) - 1
+    assert result.vanished == 1 and result.to_json()["vanished"] == 1
 
 
 def test_crashed_run_is_finished_without_rereading_what_landed(tmp_path: Path) -> None:
@@ -239,7 +240,53 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
         _backup(repo, tmp_path, compression_level=40)
     with pytest.raises(UsageError, match="tag"):
         _backup(repo, tmp_path, tags=[" "])
+    with pytest.raises(UsageError, match="tag"):
+        _backup(repo, tmp_path, tags=["a,,b"])
+    # 0 is not "the default": zstd and the help both say 1-22 and at least 64KiB
+    with pytest.raises(UsageError, match="archive-size"):
+        _backup(repo, tmp_path, archive_size=0)
+    with pytest.raises(UsageError, match="compression-level"):
+        _backup(repo, tmp_path, compression_level=0)
+    with pytest.raises(UsageError, match="at most 5TiB"):
+        _backup(repo, tmp_path, archive_size=6 * 1024**4)
     assert repo.snapshots() == []
+
+
+@pytest.mark.parametrize(
+    ("source", "repo_at", "mirror"),
+    [
+        ("{tmp}/data", "{tmp}/data/repo", None),  # the repository inside the source
+        ("{tmp}/data/lake", "{tmp}/data", None),  # the source inside the repository
+        ("{tmp}/lake", "{tmp}/repo", "{tmp}/repo/copy"),  # a mirror into the repository
+        ("{tmp}/lake", "{tmp}/repo", "{tmp}/lake"),  # a mirror onto the source
+    ],
+)
+def test_overlapping_places_are_refused(
+    tmp_path: Path, source: str, repo_at: str, mirror: str | None
+) -> None:
+    from lakeguard.repository.repo import init_repository
+    from lakeguard.storage import open_store
+
+    where = {
+        name: parse_location(text.format(tmp=tmp_path))
+        for name, text in (("source", source), ("repo", repo_at), ("mirror", mirror or source))
+    }
+    repo = init_repository(open_store(where["repo"]), where["repo"]).repository
+    lake = open_store(where["source"])
+    lake.create()
+    lake.put("a.csv", b"1,2\n")
+    mirrors = [(where["mirror"], open_store(where["mirror"]))] if mirror else []
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(UsageError, match="overlap"):
+        backup(lake, where["source"], repo, mirrors=mirrors, cache_dir=tmp_path / "cache")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_tags_are_split_on_commas_and_stripped(tmp_path: Path) -> None:
+    make_lake(objects=4)
+    repo = new_repo(tmp_path)
+    result = _backup(repo, tmp_path, tags=["nightly, prod", " spaced "])
+    assert repo.snapshot(result.snapshot_id).tags == ["nightly", "prod", "spaced"]
 
 
 def test_tags_and_same_second_runs_order(tmp_path: Path) -> None:

@@ -107,3 +107,14 @@ def test_global_options_after_the_command_are_hoisted() -> None:
         "x.parquet",
     ]
     assert hoist_global_options(["gaps", "--", "--json"]) == ["gaps", "--", "--json"]
+
+
+def test_sizes_parse_and_name_what_is_wrong() -> None:
+    from lakeguard.sizes import parse_size
+
+    assert parse_size("128MiB") == 128 * 1024**2 and parse_size("1.5k") == 1536
+    assert parse_size("64MB") == 64_000_000 and parse_size("4096") == 4096
+    with pytest.raises(UsageError, match="unknown unit 'PiB'"):
+        parse_size("1PiB")
+    with pytest.raises(UsageError, match="use a number with a unit"):
+        parse_size("lots")

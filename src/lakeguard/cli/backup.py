@@ -48,8 +48,14 @@ def register(app: typer.Typer) -> None:
         """Back LOC up into REPO: new and changed objects into seekable tar.zst archives.
 
         Unchanged objects (same version id, or same ETag, size and time) are not
-        read again. Exit 4 when some objects could not be read (the snapshot
-        holds the rest).
+        read again. --tag a,b gives two tags. Exit 4 when some objects could not
+        be read (the snapshot holds the rest); objects deleted while the backup
+        ran are counted as vanished and left out.
+
+        --json: {"snapshot_id", "objects", "bytes", "new_objects", "new_bytes",
+        "reused_objects", "archives_written", "stored_bytes", "compression_ratio",
+        "duration_s", "source", "parent", "mirrored", "vanished",
+        "adopted_archives", "failed": [{"key", "error"}]}.
         """
         from lakeguard.ops.backup import backup
         from lakeguard.ops.report import human_bytes
@@ -86,6 +92,12 @@ def register(app: typer.Typer) -> None:
                 + (f" (ratio {ratio:.2f})" if ratio else "")
                 + f", {result.duration_s:.1f} s"
             )
+            if result.vanished:
+                note(
+                    app_state,
+                    f"{result.vanished:,} object(s) vanished after the listing "
+                    "(deleted while the backup ran): not in the snapshot",
+                )
             for key, error in result.failed[:20]:
                 note(app_state, f"failed: {key}: {error}")
         if result.failed:

@@ -67,6 +67,7 @@ from lakeguard.transfer.parts import adjust_part_size
 MiB = 1024 * 1024
 MAX_MEMBERS = 20_000  # per archive: keeps manifest.json (one frame) a few MB
 MIN_ARCHIVE_SIZE = 64 * 1024
+MAX_ARCHIVE_SIZE = 5 * 1024**4
 # Listed objects handed over at a time: small enough that the first archive
 # starts on the listing's first (short) page.
 LIST_BATCH = 200
@@ -114,13 +115,31 @@ class BackupResult:
             "source": self.source,
             "parent": self.parent,
             "mirrored": self.mirrored,
+            "vanished": self.vanished,
+            "adopted_archives": self.adopted_archives,
             "failed": [{"key": key, "error": error} for key, error in self.failed],
         }
+
+
+def split_tags(tags: Iterable[str]) -> list[str]:
+    """Tags as restic takes them: ``--tag a,b`` is two tags, each stripped of spaces."""
+    found: list[str] = []
+    for text in tags:
+        for tag in (part.strip() for part in text.split(",")):
+            if not tag:
+                raise UsageError(f"empty tag in --tag {text!r}: give words such as 'nightly,prod'")
+            if tag not in found:
+                found.append(tag)
+    return found
 
 
 def _check_options(archive_size: int, level: int, block_size: int) -> None:
     if archive_size < MIN_ARCHIVE_SIZE:
         raise UsageError(f"--archive-size must be at least 64KiB, got {archive_size} bytes")
+    if archive_size > MAX_ARCHIVE_SIZE:
+        raise UsageError(
+            f"--archive-size must be at most 5TiB (the largest S3 object), got {archive_size} bytes"
+        )
     if not 1 <= level <= 22:
         raise UsageError(f"--compression-level must be 1 to 22 (zstd levels), got {level}")
     if block_size < 64 * 1024:
@@ -207,6 +226,27 @@ class _Run:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _check_places(
+    source: Location, repository: Location, mirrors: Sequence[tuple[Location, Store]]
+) -> None:
+    """The source, the repository and each mirror are separate places.
+
+    A repository inside the source would back itself up (and grow with every
+    run); a mirror inside the repository or the source would overwrite them.
+    """
+    if source.overlaps(repository):
+        raise UsageError(
+            f"the repository {repository} and the source {source} overlap: "
+            "back up a prefix that does not hold the repository, or keep the repository elsewhere"
+        )
+    for mirror, _store in mirrors:
+        for what, place in (("repository", repository), ("source", source)):
+            if mirror.overlaps(place):
+                raise UsageError(
+                    f"--mirror {mirror} overlaps the {what} {place}: mirror to a separate place"
+                )
+
+
 def _prepare_mirrors(mirrors: Sequence[tuple[Location, Store]]) -> None:
     """A local mirror directory is created; a missing bucket is an error before any work."""
     for location, store in mirrors:
@@ -247,13 +287,12 @@ def backup(
 ) -> BackupResult:
     """Back ``location`` up into ``repo``; see the module docstring."""
     config = repo.config
-    archive_size = archive_size or config.archive_size
-    level = compression_level or config.compression_level
-    block_size = block_size or config.block_size
+    archive_size = config.archive_size if archive_size is None else archive_size
+    level = config.compression_level if compression_level is None else compression_level
+    block_size = config.block_size if block_size is None else block_size
     _check_options(archive_size, level, block_size)
-    for tag in tags:
-        if not tag.strip():
-            raise UsageError("empty --tag: give a word such as 'nightly'")
+    tags = split_tags(tags)
+    _check_places(location, repo.location, mirrors)
     _prepare_mirrors(mirrors)
     clock = time.monotonic()
     started = (now or datetime.now(UTC)).astimezone(UTC)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from lakeguard.cli.context import echo, print_json, state
+from lakeguard.cli.context import echo, print_json, printable, state
 from lakeguard.cli.repo_access import open_repo
 
 RepoOption = Annotated[str | None, typer.Option("--repo", metavar="REPO", help="The repository.")]
@@ -97,11 +97,10 @@ def register(app: typer.Typer) -> None:
                 modified = (
                     row.last_modified.strftime("%Y-%m-%d %H:%M:%S") if row.last_modified else "-"
                 )
-                out.write(
-                    f"{human_bytes(row.size):>10}  {modified}  {row.sha256[:12]}  {row.key}\n"
-                )
+                size = human_bytes(row.size)
+                out.write(f"{size:>10}  {modified}  {row.sha256[:12]}  {printable(row.key)}\n")
             else:
-                out.write(row.key + "\n")
+                out.write(printable(row.key) + "\n")
 
     @app.command("find")
     def find_cmd(

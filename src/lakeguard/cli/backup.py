@@ -92,6 +92,8 @@ def register(app: typer.Typer) -> None:
                 + (f" (ratio {ratio:.2f})" if ratio else "")
                 + f", {result.duration_s:.1f} s"
             )
+            if not result.objects:
+                note(app_state, f"warning: {loc} holds no objects: the snapshot is empty")
             if result.vanished:
                 note(
                     app_state,

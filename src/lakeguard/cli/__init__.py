@@ -62,13 +62,14 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this in-process)."""
     import typer
 
-    from lakeguard.cli.app import build_app, click_exceptions
+    from lakeguard.cli.app import build_app, click_exceptions, interrupted_message
 
     click = click_exceptions()
 
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     verbose = any(a in ("-v", "--verbose", "-vv") for a in args)
-    app = build_app(command_word(args))
+    command = command_word(args)
+    app = build_app(command)
     stdout = sys.stdout
     sys.stdout = _GuardedStdout(stdout)
     try:
@@ -81,10 +82,8 @@ def run(argv: list[str] | None = None) -> int:
         if exc.ctx and exc.ctx.parent is None:
             hint = " (see 'lakeguard --help')"
         return _fail(f"error: {exc.format_message()}{hint}", EXIT_USAGE)
-    except typer.Abort:
-        return _fail("interrupted", EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+    except (typer.Abort, KeyboardInterrupt):
+        return _fail(f"error: {interrupted_message(command)}", EXIT_INTERRUPTED)
     except LakeguardError as exc:
         if verbose:
             import traceback
@@ -105,6 +104,9 @@ def run(argv: list[str] | None = None) -> int:
         )
     finally:
         sys.stdout = stdout
+    if result == EXIT_INTERRUPTED:
+        # Ctrl-C outside a command's body (while parsing): click exits 130 silently.
+        return _fail(f"error: {interrupted_message(command)}", EXIT_INTERRUPTED)
     if isinstance(result, int):
         return result
     return 0

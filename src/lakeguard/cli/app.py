@@ -6,10 +6,11 @@ import importlib
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from lakeguard import __version__
 from lakeguard.cli.context import AppState
-from lakeguard.errors import UsageError
+from lakeguard.errors import EXIT_INTERRUPTED, LakeguardError, UsageError
 from lakeguard.storage import StoreSettings
 
 # Each module has ``register(app)``; listed here so --help shows them in this order.
@@ -45,6 +46,55 @@ COMMANDS = {
 }
 
 
+# What to do after Ctrl-C, per command: only what is true of that command.
+_READ_ONLY = "nothing was changed; run the command again"
+_FINISH = "run the same command again to finish the work (what is done is not redone)"
+INTERRUPTED_HINTS = {
+    "inventory": "no inventory file was written; run the command again",
+    "verify": _READ_ONLY,
+    "gaps": _READ_ONLY,
+    "history": _READ_ONLY,
+    "snapshots": _READ_ONLY,
+    "ls": _READ_ONLY,
+    "find": _READ_ONLY,
+    "query": _READ_ONLY,
+    "check": _READ_ONLY,
+    "pitr": _FINISH,
+    "undelete": _FINISH,
+    "sync": _FINISH,
+    "restore": "run the same command again to finish the work",
+    "forget": _FINISH,
+    "prune": _FINISH,
+    "backup": (
+        "no snapshot was recorded; run the same backup again "
+        "(it reuses the archives this run wrote)"
+    ),
+}
+
+
+class Interrupted(LakeguardError):
+    """Ctrl-C (SIGINT) while a command ran."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+def interrupted_message(command: str | None) -> str:
+    hint = INTERRUPTED_HINTS.get(command or "")
+    return f"interrupted: {hint}" if hint else "interrupted"
+
+
+class _Group(TyperGroup):
+    """The root command. click turns KeyboardInterrupt into a silent exit 130
+    (``standalone_mode=False`` returns it as a plain number); raised here as
+    ``Interrupted``, it reaches ``cli.run`` to be reported like any other error."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise Interrupted(interrupted_message(ctx.invoked_subcommand)) from exc
+
+
 def click_exceptions() -> Any:
     """The click exceptions module typer uses (vendored in newer typer releases)."""
     try:
@@ -64,6 +114,7 @@ def build_app(command: str | None = None) -> typer.Typer:
     """The application; with ``command`` (a name in COMMANDS), that command's module only."""
     app = typer.Typer(
         name="lakeguard",
+        cls=_Group,
         help="Protect and recover data lakes in S3-compatible object stores.",
         no_args_is_help=True,
         add_completion=False,

@@ -22,7 +22,10 @@ def parse_time(text: str, *, what: str = "time") -> datetime:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable time
+        raise UsageError(f"invalid {what} {text!r}: out of range once converted to UTC") from None
 
 
 def parse_date(text: str, *, what: str = "date") -> date:

@@ -8,7 +8,7 @@ import pytest
 
 from lakeguard.errors import UsageError
 from lakeguard.location import parse_location
-from lakeguard.ops.gaps import expected_labels, find_gaps
+from lakeguard.ops.gaps import MAX_PARTITIONS, expected_labels, find_gaps, partition_count
 from lakeguard.storage.memory import MemoryStore
 
 LOC = parse_location("memory://lake/events")
@@ -124,3 +124,51 @@ def test_expected_labels_cross_month_ends() -> None:
         "2024-02-29",
         "2024-03-01",
     ]
+
+
+def test_a_range_beyond_the_cap_is_refused_before_anything_is_listed() -> None:
+    store = MemoryStore("lake")
+    _fill(store, "events/dt=2026-02-01/")
+    with pytest.raises(UsageError, match=r"3,652,059 daily partitions.*narrower --start/--end$"):
+        find_gaps(store, LOC, start=date(1, 1, 1), end=date(9999, 12, 31))
+    with pytest.raises(UsageError, match=r"1,761,936 hourly .* or --granularity day$"):
+        find_gaps(store, LOC, start=date(1900, 1, 1), end=date(2100, 12, 31), granularity="hour")
+    assert partition_count(date(1900, 1, 1), date(2100, 12, 31), "day") < MAX_PARTITIONS
+    # Real ranges stay far below it: 100 years by day, 20 years by hour.
+    assert partition_count(date(1950, 1, 1), date(2049, 12, 31), "day") * 5 < MAX_PARTITIONS
+    assert partition_count(date(2010, 1, 1), date(2029, 12, 31), "hour") < MAX_PARTITIONS
+
+
+def test_the_last_representable_days_are_a_range_like_any_other() -> None:
+    result = find_gaps(MemoryStore("lake"), LOC, start=date(9999, 12, 30), end=date(9999, 12, 31))
+    assert result.missing == ["9999-12-30", "9999-12-31"]
+    assert expected_labels(date(9999, 12, 31), date(9999, 12, 31), "hour")[-1] == "9999-12-31T23"
+
+
+def test_hourly_granularity_over_a_daily_layout_is_a_usage_error() -> None:
+    store = MemoryStore("lake")
+    for day in (1, 2, 3):
+        _fill(store, f"events/dt=2026-01-{day:02d}/")
+    with pytest.raises(UsageError, match=r"no hour=HH/ folders .*: use --granularity day$"):
+        find_gaps(store, LOC, start=date(2026, 1, 1), end=date(2026, 1, 3), granularity="hour")
+    _fill(store, "events/dt=2026-01-02/h=05/")
+    with pytest.raises(UsageError, match=r"found dt=2026-01-02/h=05/"):
+        find_gaps(store, LOC, start=date(2026, 1, 1), end=date(2026, 1, 3), granularity="hour")
+    assert find_gaps(store, LOC, start=date(2026, 1, 1), end=date(2026, 1, 3)).clean
+
+
+def test_an_hourly_layout_with_a_day_without_hours_reports_its_hours_missing() -> None:
+    store = MemoryStore("lake")
+    for hour in range(24):
+        _fill(store, f"events/dt=2026-01-01/hour={hour:02d}/")
+    _fill(store, "events/dt=2026-01-02/")  # written by a daily job: its hours are missing
+    result = find_gaps(store, LOC, start=date(2026, 1, 1), end=date(2026, 1, 2), granularity="hour")
+    assert result.missing == [f"2026-01-02T{h:02d}" for h in range(24)]
+
+
+def test_partition_values_that_are_not_dates_are_a_usage_error() -> None:
+    store = MemoryStore("lake")
+    _fill(store, "events/dt=today/")
+    _fill(store, "events/dt=yesterday/")
+    with pytest.raises(UsageError, match=r"not dates \(found dt=today/, dt=yesterday/\)"):
+        find_gaps(store, LOC, start=date(2026, 1, 1), end=date(2026, 1, 2))

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         """Find missing or empty partitions, and partitions far smaller than their peers.
 
         Layouts: dt=YYYY-MM-DD/, dt=YYYY-MM-DD/hour=HH/, year=YYYY/month=MM/day=DD/.
+        One run checks at most 200,000 partitions (273 years by day, 22 years by hour).
         Exit 0 when every partition is there, 1 otherwise.
         """
         from lakeguard.ops.gaps import find_gaps

@@ -13,17 +13,24 @@ from lakeguard.errors import UsageError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# A quiet time of more than a year would merge every incident into one window.
+MAX_DURATION = timedelta(days=365)
 
 
-def parse_duration(text: str, *, what: str = "--gap") -> timedelta:
-    """``90``, ``30s``, ``10m``, ``1h30m``, ``2d`` -> a timedelta."""
+def parse_duration(text: str, *, what: str = "--gap", limit: timedelta = MAX_DURATION) -> timedelta:
+    """``90``, ``30s``, ``10m``, ``1h30m``, ``2d`` -> a timedelta of at most ``limit``."""
     raw = text.strip().lower()
     if raw.replace(".", "", 1).isdigit():
-        return timedelta(seconds=float(raw))
-    parts = _DURATION.findall(raw)
-    if not parts or "".join(n + u for n, u in parts) != raw:
-        raise UsageError(f"invalid {what} {text!r}: use e.g. 30s, 10m, 1h30m")
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+        seconds = float(raw)
+    else:
+        parts = _DURATION.findall(raw)
+        if not parts or "".join(n + u for n, u in parts) != raw:
+            raise UsageError(f"invalid {what} {text!r}: use e.g. 30s, 10m, 1h30m")
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    # Compared as seconds first: a timedelta of 99999999999h does not exist.
+    if not seconds <= limit.total_seconds():
+        raise UsageError(f"invalid {what} {text!r}: at most {limit.days}d")
+    return timedelta(seconds=seconds)
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +45,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
         until: Annotated[str | None, typer.Option("--until", help="Up to this time.")] = None,
         gap: Annotated[
-            str, typer.Option("--gap", help="Quiet time that separates two damage windows.")
+            str,
+            typer.Option(
+                "--gap",
+                help="Quiet time that separates two damage windows: 30s, 10m, 2h, 1d "
+                "(at most 365d).",
+            ),
         ] = "10m",
     ) -> None:
         """Versions and delete markers over time; bursts of deletes and overwrites.

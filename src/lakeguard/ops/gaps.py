@@ -18,6 +18,11 @@ Hive, Spark and Hadoop use for markers and work files (``_SUCCESS``,
 Outliers: partitions with data whose object count or bytes fall below half of
 the median over the partitions with data in the range (a partial write, a
 replay that stopped). Empty partitions are reported as empty, not outliers.
+
+Limits: at most ``MAX_PARTITIONS`` partitions per run (273 years by day,
+22 years by hour); a larger range is refused before anything is listed, as
+is ``--granularity hour`` over day partitions that hold no ``hour=`` folders
+(every hour would be reported missing).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import statistics
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from lakeguard.errors import UsageError
@@ -34,6 +39,10 @@ from lakeguard.location import Location
 from lakeguard.storage.base import Store
 
 GRANULARITIES = ("day", "hour")
+# Each expected partition costs a label and a dict entry (about 200 bytes), and
+# the report walks them all: 100 years by day is 36,525, 20 years by hour 175,320.
+MAX_PARTITIONS = 200_000
+_ADJECTIVE = {"day": "daily", "hour": "hourly"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +157,36 @@ def _label(day: date, hour: int | None) -> str:
     return day.isoformat() if hour is None else f"{day.isoformat()}T{hour:02d}"
 
 
+def partition_count(start: date, end: date, granularity: str) -> int:
+    """How many partitions [start, end] holds at ``granularity`` (0 when start > end)."""
+    days = max(0, end.toordinal() - start.toordinal() + 1)
+    return days * 24 if granularity == "hour" else days
+
+
 def expected_labels(start: date, end: date, granularity: str) -> list[str]:
     labels: list[str] = []
-    day = start
-    while day <= end:
+    # By ordinal: adding a day to 9999-12-31 would overflow.
+    for ordinal in range(start.toordinal(), end.toordinal() + 1):
+        day = date.fromordinal(ordinal)
         if granularity == "hour":
             labels.extend(_label(day, hour) for hour in range(24))
         else:
             labels.append(_label(day, None))
-        day += timedelta(days=1)
     return labels
+
+
+def _check_range(start: date, end: date, granularity: str) -> None:
+    if start > end:
+        raise UsageError(f"--start {start.isoformat()} is after --end {end.isoformat()}: swap them")
+    count = partition_count(start, end, granularity)
+    if count > MAX_PARTITIONS:
+        coarser = " or --granularity day" if granularity == "hour" else ""
+        raise UsageError(
+            f"{start.isoformat()} to {end.isoformat()} is {count:,} {_ADJECTIVE[granularity]} "
+            "partitions, "
+            f"more than the {MAX_PARTITIONS:,} gaps checks in one run: "
+            f"give a narrower --start/--end{coarser}"
+        )
 
 
 def _value(folder: str, parent: str, key: str) -> str | None:
@@ -165,6 +194,10 @@ def _value(folder: str, parent: str, key: str) -> str | None:
     name = folder[len(parent) :].rstrip("/")
     head, sep, value = name.partition("=")
     return value if sep and head == key else None
+
+
+def _shown(names: list[str], limit: int = 3) -> str:
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
 def _int(value: str | None) -> int | None:
@@ -187,9 +220,18 @@ def _is_data(relative: str, size: int) -> bool:
 class _Walker:
     """Finds the partition folders of a range, one folder level at a time."""
 
-    def __init__(self, store: Store, pool: ThreadPoolExecutor, start: date, end: date) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pool: ThreadPoolExecutor,
+        location: Location,
+        start: date,
+        end: date,
+    ) -> None:
         self.store = store
         self.pool = pool
+        self.location = location
+        self.prefix = location.prefix
         self.start = start
         self.end = end
 
@@ -199,10 +241,24 @@ class _Walker:
 
     def dt_days(self, top: list[str], prefix: str, key: str) -> list[tuple[date, str]]:
         found: list[tuple[date, str]] = []
+        others: list[str] = []  # partition folders whose value is not a date
+        dates = 0
         for folder in top:
-            day = _day(_value(folder, prefix, key))
-            if day is not None and self.start <= day <= self.end:
+            value = _value(folder, prefix, key)
+            if value is None:
+                continue
+            day = _day(value)
+            if day is None:
+                others.append(folder[len(prefix) :])
+                continue
+            dates += 1
+            if self.start <= day <= self.end:
                 found.append((day, folder))
+        if others and not dates:
+            raise UsageError(
+                f"the '{key}=' partitions under {self.location} are not dates "
+                f"(found {_shown(others)}): gaps reads {key}=YYYY-MM-DD"
+            )
         return found
 
     def ymd_days(self, top: list[str], prefix: str) -> list[tuple[date, str]]:
@@ -240,11 +296,22 @@ class _Walker:
     def hours(self, days: list[tuple[date, str]]) -> list[tuple[str, str]]:
         by_parent = dict((folder, day) for day, folder in days)
         found: list[tuple[str, str]] = []
+        others: list[str] = []  # sub-folders that are not hour=HH
         for parent, folders in self.children(by_parent):
             for folder in folders:
                 hour = _int(_value(folder, parent, "hour"))
                 if hour is not None and 0 <= hour <= 23:
                     found.append((_label(by_parent[parent], hour), folder))
+                else:
+                    others.append(folder[len(self.prefix) :])
+        if days and not found:
+            # Day partitions with no hour=HH/ in any of them: a day layout, not an hourly one.
+            inside = f"found {_shown(others)}" if others else "their objects lie directly in them"
+            first = days[0][1][len(self.prefix) :]
+            raise UsageError(
+                f"--granularity hour, but the day partitions under {self.location} "
+                f"({first}, ...) hold no hour=HH/ folders ({inside}): use --granularity day"
+            )
         return found
 
 
@@ -272,10 +339,9 @@ def find_gaps(
     """Missing, empty and undersized partitions of ``location`` between ``start`` and ``end``."""
     if isinstance(start, datetime) or isinstance(end, datetime):
         start, end = _as_date(start), _as_date(end)
-    if start > end:
-        raise UsageError(f"--start {start.isoformat()} is after --end {end.isoformat()}: swap them")
     if granularity not in GRANULARITIES:
         raise UsageError(f"invalid granularity {granularity!r}: use day or hour")
+    _check_range(start, end, granularity)
     if not partition or "/" in partition or "=" in partition:
         raise UsageError(f"invalid --partition {partition!r}: give a key such as dt")
     prefix = location.prefix
@@ -286,9 +352,9 @@ def find_gaps(
     elif any(name.startswith("year=") for name in names):
         layout = "year=YYYY/month=MM/day=DD"
     elif names:
-        shown = ", ".join(f"{n}/" for n in names[:3]) + (", ..." if len(names) > 3 else "")
         raise UsageError(
-            f"no '{partition}=' or 'year=' partitions under {location} (found {shown}): "
+            f"no '{partition}=' or 'year=' partitions under {location} "
+            f"(found {_shown([f'{n}/' for n in names])}): "
             "name the partition key with --partition"
         )
     else:
@@ -300,7 +366,7 @@ def find_gaps(
     labels = expected_labels(start, end, granularity)
     result.expected = len(labels)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gaps") as pool:
-        walker = _Walker(store, pool, start, end)
+        walker = _Walker(store, pool, location, start, end)
         days = (
             walker.ymd_days(top, prefix)
             if layout.startswith("year=")

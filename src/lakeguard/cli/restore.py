@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,6 +10,9 @@ from lakeguard.cli.context import echo, note, print_json, state
 from lakeguard.cli.progress import progress
 from lakeguard.cli.repo_access import open_repo
 from lakeguard.errors import OperationalError, PartialFailure, UsageError
+
+if TYPE_CHECKING:
+    from lakeguard.ops.restore import RestoreResult
 
 
 def register(app: typer.Typer) -> None:
@@ -41,13 +44,40 @@ def register(app: typer.Typer) -> None:
             typer.Option("--exclude", metavar="GLOB", help="Skip keys matching GLOB (repeatable)."),
         ] = None,
         dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="List what would be restored; change nothing.")
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="List what would be restored, overwritten or refused; change nothing.",
+            ),
+        ] = False,
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force",
+                help="Allow overwriting objects that differ from the snapshot in a LOC "
+                "that keeps no versions (a directory, an unversioned bucket).",
+            ),
         ] = False,
     ) -> None:
         """Restore objects of SNAPSHOT into LOC, each checked against its SHA-256.
 
-        Exit 4 when some objects could not be written, 3 when the repository is
-        damaged (missing archive, corrupt data).
+        Objects LOC already holds with the snapshot's bytes are skipped
+        (unchanged), so a re-run writes nothing: same size and ETag, or, when
+        the ETags cannot be compared (an MD5 against a multipart ETag), the
+        same SHA-256 (the store's, else the object read and hashed).
+        Overwriting objects that differ needs --force unless LOC is a
+        versioned bucket (the old bytes stay as a noncurrent version). LOC may
+        not overlap the repository.
+
+        Exit 2 on bad input, an overlap or overwrites without --force (before
+        anything is written), 3 when LOC is missing or the repository damaged
+        (missing archive, corrupt data), 4 when some objects could not be
+        written. --dry-run exits as the real run would.
+
+        --json: restored, bytes, verified, failed[{key, error}], unchanged,
+        replaced, first_replaced, snapshot_id, target, seconds, dry_run; with
+        --dry-run also planned{objects, bytes}, objects[{key, size, action}]
+        and needs_force.
         """
         from lakeguard.ops.report import human_bytes
         from lakeguard.ops.restore import restore
@@ -68,33 +98,53 @@ def register(app: typer.Typer) -> None:
                 includes=include or [],
                 excludes=exclude or [],
                 dry_run=dry_run,
+                force=force,
                 concurrency=app_state.settings.concurrency,
                 on_progress=bar,
             )
         if app_state.json:
             print_json(result.to_json())
         elif dry_run:
-            for key, size in result.keys:
-                echo(f"would restore {key} ({human_bytes(size)})")
+            for key, size, overwrites in result.keys:
+                verb = "would overwrite" if overwrites else "would restore"
+                echo(f"{verb} {key} ({human_bytes(size)})")
+            for key, error in result.failed:
+                echo(f"would fail {key}: {error}")
             echo(
                 f"{result.planned:,} objects ({human_bytes(result.planned_bytes)}) of snapshot "
-                f"{result.snapshot_id} would be restored to {loc}"
+                f"{result.snapshot_id} would be restored to {loc}{_existing(result, dry_run)}"
             )
+            if result.refusal is None and not result.failed and result.planned:
+                echo("To restore them: the same command without --dry-run")
         else:
             echo(
                 f"restored {result.restored:,} object{'s' if result.restored != 1 else ''} "
                 f"({human_bytes(result.bytes)}) of snapshot "
-                f"{result.snapshot_id} to {loc}, {result.verified:,} verified by SHA-256, "
-                f"in {result.seconds:.1f} s"
+                f"{result.snapshot_id} to {loc}, {result.verified:,} verified by SHA-256"
+                f"{_existing(result, dry_run)}, in {result.seconds:.1f} s"
             )
             for key, error in result.failed[:20]:
                 note(app_state, f"failed: {key}: {error}")
+        if result.refusal is not None:
+            raise UsageError(result.refusal)
         if not result.failed:
             return
         key, error = result.failed[0]
         count = len(result.failed)
+        if dry_run:
+            raise PartialFailure(f"{count} object(s) would fail (first: {key}: {error})")
         if result.damaged:
             raise OperationalError(
                 f"repository damaged: {count} object(s) not restored (first: {key}: {error})"
             )
         raise PartialFailure(f"{count} object(s) not restored (first: {key}: {error})")
+
+
+def _existing(result: RestoreResult, dry_run: bool) -> str:
+    """What the target already held: ``, 3 unchanged (already there), 1 overwritten``."""
+    parts = []
+    if result.unchanged:
+        parts.append(f"{result.unchanged:,} unchanged (already there)")
+    if result.replaced:
+        parts.append(f"{result.replaced:,} {'would be ' if dry_run else ''}overwritten")
+    return "".join(f", {part}" for part in parts)

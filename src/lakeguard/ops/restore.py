@@ -18,12 +18,38 @@ Failures are per object. ``damaged`` says whether any was the repository's
 fault (missing archive, bad frames, checksum mismatch): the CLI exits 3 then,
 4 when only writes failed. A local target keeps every key inside the target
 directory: the local store refuses keys that would escape it, and such keys
-are reported as failed.
+are reported as failed (a dry run reports them as failing, by the same rule).
+
+Before anything is written:
+
+    target overlaps the repository        -> refused (UsageError)
+    a local target under a regular file   -> refused (UsageError)
+    target bucket missing                 -> BucketNotFoundError (dry run too)
+    existing = one listing of the target prefix (selected keys only; none
+               when the target is empty or missing, so a fresh restore does
+               no more work than before)
+    per selected row with a key in ``existing``:
+        sizes differ                              -> different
+        ETags of one shape (two MD5s, or two
+        multipart ETags of one part count)        -> same iff equal
+        the listing has the object's SHA-256      -> same iff it is the row's
+        else                                      -> the object is read and
+                                                     hashed (SHA-256)
+    same      -> skipped, counted as ``unchanged`` (a re-run writes nothing)
+    different -> overwritten; in a target that keeps no versions (a directory,
+                 an unversioned or suspended bucket) only with ``force``, else
+                 refused before the first write. A versioned bucket keeps the
+                 old bytes as a noncurrent version.
+
+A local target keeps the source's ETag (``Store.put(etag=)``), so a re-run
+into a directory compares ETags and reads nothing; a file changed by another
+program has no recorded ETag and is hashed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
 import threading
 import time
@@ -40,12 +66,14 @@ from lakeguard.errors import (
     BucketNotFoundError,
     EndpointUnreachableError,
     LakeguardError,
+    NotFoundError,
     OperationalError,
+    UsageError,
 )
 from lakeguard.location import Location
 from lakeguard.repository.manifest import KeyFilter, ManifestRow, read_manifest
 from lakeguard.repository.repo import Repository, default_cache_dir
-from lakeguard.storage.base import Store, read_buffer
+from lakeguard.storage.base import ObjectInfo, Store, read_buffer
 from lakeguard.storage.pump import pump
 from lakeguard.transfer.parts import adjust_part_size
 
@@ -82,8 +110,15 @@ class RestoreResult:
     seconds: float = 0.0
     dry_run: bool = False
     damaged: int = 0  # failures that are the repository's fault
+    # failed writes; in a dry run, the keys the target would refuse
     failed: list[tuple[str, str]] = field(default_factory=list)
-    keys: list[tuple[str, int]] = field(default_factory=list)  # dry run: what would be restored
+    # dry run: what would be written (key, size, whether it overwrites an object)
+    keys: list[tuple[str, int, bool]] = field(default_factory=list)
+    unchanged: int = 0  # already in the target with the snapshot's bytes: not written
+    replaced: int = 0  # existing objects with other bytes, written over (dry run: would be)
+    first_replaced: list[str] = field(default_factory=list)
+    # dry run: why the real run would refuse (overwrites that need --force), else None
+    refusal: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -91,6 +126,9 @@ class RestoreResult:
             "bytes": self.bytes,
             "verified": self.verified,
             "failed": [{"key": key, "error": error} for key, error in self.failed],
+            "unchanged": self.unchanged,
+            "replaced": self.replaced,
+            "first_replaced": self.first_replaced,
             "snapshot_id": self.snapshot_id,
             "target": self.target,
             "seconds": round(self.seconds, 3),
@@ -98,7 +136,11 @@ class RestoreResult:
         }
         if self.dry_run:
             doc["planned"] = {"objects": self.planned, "bytes": self.planned_bytes}
-            doc["objects"] = [{"key": key, "size": size} for key, size in self.keys]
+            doc["objects"] = [
+                {"key": key, "size": size, "action": "overwrite" if over else "restore"}
+                for key, size, over in self.keys
+            ]
+            doc["needs_force"] = self.refusal is not None
         return doc
 
 
@@ -311,6 +353,138 @@ def _select(path: Path, key_filter: KeyFilter) -> Iterator[ManifestRow]:
     return read_manifest(path, key_filter=None if key_filter.selects_all else key_filter)
 
 
+# -- the target before the restore ------------------------------------------------
+
+
+def _check_apart(repo: Repository, location: Location) -> None:
+    if location.overlaps(repo.location):
+        raise UsageError(
+            f"{location} overlaps the repository {repo.location}: "
+            "restore to a location outside the repository"
+        )
+
+
+def _check_local_parents(location: Location) -> None:
+    """A local target under a regular file can never be created: bad input, not a failure."""
+    if location.scheme != "file":
+        return
+    path = Path(location.root) / location.prefix
+    for candidate in (path, *path.parents):
+        try:
+            if not candidate.exists():
+                continue
+            if candidate.is_dir():
+                return
+        except OSError:
+            return  # unreadable: the store names the problem when it gets there
+        raise UsageError(f"{candidate} is not a directory: cannot restore into {path}")
+
+
+def _list_target(target: Store, location: Location, key_filter: KeyFilter) -> dict[str, ObjectInfo]:
+    """The target's current objects among the selected keys, by key relative to the location."""
+    prefix = location.prefix
+    found: dict[str, ObjectInfo] = {}
+    for info in target.list(prefix):
+        if info.is_delete_marker or not info.key.startswith(prefix):
+            continue
+        relative = info.key[len(prefix) :]
+        if key_filter.selects_all or key_filter.matches(relative):
+            found[relative] = info
+    return found
+
+
+def _etag_shape(etag: str) -> str | None:
+    """``""`` for an MD5, ``-<parts>`` for a multipart ETag, None for anything else."""
+    match = _S3_ETAG.fullmatch(etag)
+    return None if match is None else match.group(1) or ""
+
+
+def same_content(row: ManifestRow, info: ObjectInfo) -> bool | None:
+    """Whether ``info`` holds the row's bytes; None when only reading it can tell.
+
+    ETags say so only when they have one shape (two MD5s, or two multipart
+    ETags of one part count): an MD5 and a multipart ETag of the same bytes
+    differ, so they are not compared.
+    """
+    if info.size != row.size:
+        return False
+    mine = row.etag.strip('"').lower() if row.etag else None
+    theirs = info.etag.strip('"').lower() if info.etag else None
+    if mine and theirs:
+        shape = _etag_shape(mine)
+        if shape is not None and shape == _etag_shape(theirs):
+            return mine == theirs
+    if info.checksum_sha256:
+        return info.checksum_sha256.lower() == row.sha256
+    return None
+
+
+@dataclass(slots=True)
+class _Existing:
+    """What the restore found in the target: per existing key, whether it is the same."""
+
+    same: dict[str, bool] = field(default_factory=dict)
+
+    def skip(self, key: str) -> bool:
+        return self.same.get(key, False)
+
+    def replaces(self, key: str) -> bool:
+        return self.same.get(key) is False
+
+
+def _compare(
+    rows: Iterable[ManifestRow],
+    existing: dict[str, ObjectInfo],
+    target: Store,
+    location: Location,
+    concurrency: int,
+) -> _Existing:
+    from lakeguard.ops.sync import bounded_map, sha256_of
+
+    found = _Existing()
+    unsure: list[tuple[str, str]] = []
+    for row in rows:
+        info = existing.get(row.key)
+        if info is None:
+            continue
+        verdict = same_content(row, info)
+        if verdict is None:
+            unsure.append((row.key, row.sha256))
+        else:
+            found.same[row.key] = verdict
+    existing.clear()
+    if not unsure:
+        return found
+
+    def hashed(item: tuple[str, str]) -> tuple[str, bool | None]:
+        key, sha256 = item
+        try:
+            return key, sha256_of(target, location.key(key)) == sha256
+        except NotFoundError:
+            return key, None  # gone since listed: a new object
+
+    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="restore-compare") as pool:
+        for key, verdict in bounded_map(pool, unsure, hashed, window=2 * concurrency):
+            if verdict is not None:
+                found.same[key] = verdict
+    return found
+
+
+def _refusal(
+    target: Store, location: Location, result: RestoreResult, *, force: bool
+) -> str | None:
+    """Why the restore may not overwrite what it would, or None when it may."""
+    if force or not result.replaced or target.versioning() == "Enabled":
+        return None
+    count = result.replaced
+    return (
+        f"{location} keeps no versions: restore would overwrite {count:,} "
+        f"{'objects that differ' if count != 1 else 'object that differs'} from the snapshot "
+        "for good "
+        f"(first: {result.first_replaced[0]}); enable versioning on it, or add --force"
+    )
+
+
 def restore(
     repo: Repository,
     snapshot: str,
@@ -320,43 +494,77 @@ def restore(
     includes: Sequence[str] = (),
     excludes: Sequence[str] = (),
     dry_run: bool = False,
+    force: bool = False,
     concurrency: int = 16,
     cache_dir: Path | None = None,
     on_progress: ProgressCallback | None = None,
     keep_failures: int = 1000,
 ) -> RestoreResult:
-    """Restore the objects of ``snapshot`` matching the globs into ``location``."""
+    """Restore the objects of ``snapshot`` matching the globs into ``location``.
+
+    Objects the target already holds are skipped; overwriting others in a
+    target without versions needs ``force`` (see the module docstring).
+    """
+    from lakeguard.ops.sync import prepare_destination
+
+    _check_apart(repo, location)
+    _check_local_parents(location)
     key_filter = KeyFilter.of(includes, excludes)
     clock = time.monotonic()
     header = repo.snapshot(snapshot)
     result = RestoreResult(snapshot_id=header.id, target=str(location), dry_run=dry_run)
     cache = (cache_dir or default_cache_dir(repo)) / "manifests"
     manifest = repo.fetch_manifest(header, cache)
+    exists = prepare_destination(target, scheme=location.scheme, dry_run=dry_run)
+    existing = _list_target(target, location, key_filter) if exists else {}
+    found = _Existing()
+    if existing:
+        found = _compare(_select(manifest, key_filter), existing, target, location, concurrency)
+        replaced = [key for key, same in found.same.items() if not same]
+        result.replaced = len(replaced)
+        result.first_replaced = heapq.nsmallest(10, replaced)
+        refusal = _refusal(target, location, result, force=force)
+        if refusal is not None and not dry_run:
+            raise UsageError(refusal)
+        result.refusal = refusal
+    rows = _unchanged_skipped(_select(manifest, key_filter), found, result)
     if dry_run:
-        for row in _select(manifest, key_filter):
-            result.planned += 1
-            result.planned_bytes += row.size
-            result.keys.append((row.key, row.size))
-        result.seconds = time.monotonic() - clock
-        return result
-    if not target.exists():
-        if location.scheme != "file":
-            raise BucketNotFoundError(
-                f"{location} does not exist: create the bucket first", op="restore"
-            )
-        target.create()
-    _restore_rows(
-        repo,
-        _select(manifest, key_filter),
-        target,
-        location,
-        result,
-        concurrency,
-        on_progress,
-        keep_failures,
-    )
+        _plan(rows, found, location, result)
+    else:
+        result.replaced = 0  # counted again as written
+        _restore_rows(
+            repo, rows, target, location, result, found, concurrency, on_progress, keep_failures
+        )
     result.seconds = time.monotonic() - clock
     return result
+
+
+def _unchanged_skipped(
+    rows: Iterable[ManifestRow], found: _Existing, result: RestoreResult
+) -> Iterator[ManifestRow]:
+    for row in rows:
+        if found.skip(row.key):
+            result.unchanged += 1
+        else:
+            yield row
+
+
+def _plan(
+    rows: Iterable[ManifestRow], found: _Existing, location: Location, result: RestoreResult
+) -> None:
+    """A dry run: what would be written, and the keys a local target would refuse."""
+    from lakeguard.storage.local import check_key
+
+    for row in rows:
+        if location.scheme == "file":
+            try:
+                check_key(location.key(row.key))
+            except UsageError as exc:
+                result.failed.append((row.key, exc.message))
+                continue
+        result.planned += 1
+        result.planned_bytes += row.size
+        result.keys.append((row.key, row.size, found.replaces(row.key)))
 
 
 def _restore_rows(
@@ -365,6 +573,7 @@ def _restore_rows(
     target: Store,
     location: Location,
     result: RestoreResult,
+    found: _Existing,
     concurrency: int,
     on_progress: ProgressCallback | None,
     keep_failures: int,
@@ -377,6 +586,7 @@ def _restore_rows(
             result.restored += 1
             result.verified += 1
             result.bytes += done.size
+            result.replaced += found.replaces(done.key)
             if on_progress is not None:
                 on_progress(1, done.size)
             return

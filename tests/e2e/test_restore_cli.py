@@ -1,0 +1,116 @@
+"""restore as a user runs it into places that hold data: exit codes, one-line errors, --force."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lakeguard.cli import run
+from lakeguard.storage.memory import MemoryStore
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _backup(tmp_path: Path, files: dict[str, str]) -> str:
+    source = tmp_path / "s"
+    for name, text in files.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(text)
+    repo = str(tmp_path / "lr")
+    assert run(["init", repo, "-q"]) == 0
+    assert run(["backup", str(source), "--repo", repo, "-q"]) == 0
+    return repo
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in root.rglob("*") if p.is_file()}
+
+
+def _bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+def test_overwriting_a_directory_needs_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _backup(tmp_path, {"f1": "new\n", "f2": "two\n"})
+    target = tmp_path / "e"
+    target.mkdir()
+    (target / "f1").write_text("precious\n")
+    capsys.readouterr()
+    assert run(["restore", "latest", "--repo", repo, "--to", str(target)]) == 2
+    error = _one_line_error(capsys)
+    assert "overwrite 1 object" in error and "f1" in error and "add --force" in error
+    assert _files(target) == {"f1": "precious\n"}
+
+    assert run(["restore", "latest", "--repo", repo, "--to", str(target), "--dry-run"]) == 2
+    captured = capsys.readouterr()
+    assert "would overwrite f1" in captured.out and "would restore f2" in captured.out
+    assert "without --dry-run" not in captured.out and "add --force" in captured.err
+    assert _files(target) == {"f1": "precious\n"}
+
+    assert run(["restore", "latest", "--repo", repo, "--to", str(target), "--force"]) == 0
+    assert "1 overwritten" in capsys.readouterr().out
+    assert _files(target) == {"f1": "new\n", "f2": "two\n"}
+
+    assert run(["restore", "latest", "--repo", repo, "--to", str(target), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["restored"], doc["unchanged"], doc["replaced"]) == (0, 2, 0)
+
+
+def test_dry_run_predicts_keys_a_directory_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = MemoryStore.named("evil")
+    for key in ("t/ok", "t/../x", "t//abs", "t/..", "t/./dot"):
+        lake.put(key, b"data")
+    repo = str(tmp_path / "lr")
+    assert run(["init", repo, "-q"]) == 0
+    assert run(["backup", "memory://evil/t", "--repo", repo, "-q"]) == 0
+    target = tmp_path / "out"
+    capsys.readouterr()
+    assert run(["restore", "latest", "--repo", repo, "--to", str(target), "--dry-run"]) == 4
+    captured = capsys.readouterr()
+    assert "would restore ok" in captured.out
+    for key in ("../x", "/abs", "..", "./dot"):
+        assert f"would fail {key}:" in captured.out
+    assert "4 object(s) would fail" in captured.err
+    assert not target.exists()
+    assert run(["restore", "latest", "--repo", repo, "--to", str(target)]) == 4
+
+
+@pytest.mark.parametrize("where", ["lr", "lr/sub", "."])
+def test_a_target_overlapping_a_local_repository_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    repo = _backup(tmp_path, {"lakeguard-repo.json": "{}"})
+    before = _bytes(tmp_path / "lr")
+    capsys.readouterr()
+    code = run(["restore", "latest", "--repo", repo, "--to", str(tmp_path / where)])
+    assert code == 2 and "overlaps the repository" in _one_line_error(capsys)
+    assert _bytes(tmp_path / "lr") == before
+
+
+def test_a_target_under_a_regular_file_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _backup(tmp_path, {"f1": "new\n"})
+    (tmp_path / "afile").write_text("x")
+    for extra in ([], ["--dry-run"]):
+        capsys.readouterr()
+        to = str(tmp_path / "afile" / "sub")
+        assert run(["restore", "latest", "--repo", repo, "--to", to, *extra]) == 2
+        assert "is not a directory" in _one_line_error(capsys)
+    assert (tmp_path / "afile").read_text() == "x"

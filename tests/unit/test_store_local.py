@@ -160,3 +160,95 @@ def test_replacing_a_file_always_syncs_a_new_one_only_when_asked(
     repo.create()
     repo.put("k", b"first")
     assert len(synced) == 2  # a repository syncs every new file
+
+
+def _linked_store(tmp_path: Path) -> tuple[LocalStore, Path]:
+    """A store whose root holds ``linkdir``, a link to a folder outside it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kept.txt").write_bytes(b"theirs")
+    store = LocalStore(tmp_path / "root")
+    store.create()
+    (tmp_path / "root" / "linkdir").symlink_to(outside)
+    return store, outside
+
+
+@pytest.mark.parametrize("key", ["linkdir/pwned.txt", "linkdir/deeper/pwned.txt"])
+def test_writes_never_go_through_a_linked_folder(tmp_path: Path, key: str) -> None:
+    store, outside = _linked_store(tmp_path)
+    source = LocalStore(tmp_path / "source")
+    source.create()
+    source.put("x", b"data")
+    writes = [
+        lambda: store.put(key, b"x"),
+        lambda: store.put(key, iter([b"a", b"b"])),  # streamed
+        lambda: store.copy_from(source, "x", key),
+    ]
+    for write in writes:
+        with pytest.raises(UsageError, match="symbolic link"):
+            write()
+    store.put("real/x", b"1")
+    with pytest.raises(UsageError, match="symbolic link"):
+        store.copy("real/x", key)
+    assert sorted(p.name for p in outside.iterdir()) == ["kept.txt"]
+
+
+def test_a_link_to_a_folder_inside_the_root_is_refused_too(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "root")
+    store.create()
+    store.put("a/inside.txt", b"1")
+    (tmp_path / "root" / "b").symlink_to(tmp_path / "root" / "a")
+    with pytest.raises(UsageError, match=r"root/b, a symbolic link"):
+        store.put("b/x", b"2")
+    assert sorted(p.name for p in (tmp_path / "root" / "a").iterdir()) == ["inside.txt"]
+
+
+def test_delete_never_goes_through_a_linked_folder(tmp_path: Path) -> None:
+    store, outside = _linked_store(tmp_path)
+    with pytest.raises(UsageError, match="symbolic link"):
+        store.delete("linkdir/kept.txt")
+    assert (outside / "kept.txt").read_bytes() == b"theirs"
+    assert (tmp_path / "root" / "linkdir").is_symlink()
+
+
+def test_a_link_named_as_the_key_is_replaced_not_followed(tmp_path: Path) -> None:
+    store, outside = _linked_store(tmp_path)
+    (tmp_path / "root" / "file").symlink_to(outside / "kept.txt")
+    store.put("file", b"ours")
+    assert not (tmp_path / "root" / "file").is_symlink()
+    assert store.get_bytes("file") == b"ours"
+    store.put("linkdir", b"ours too")  # the link to a folder, as the key's own name
+    assert store.get_bytes("linkdir") == b"ours too"
+    assert (outside / "kept.txt").read_bytes() == b"theirs"
+    store.delete("file")
+    assert (outside / "kept.txt").read_bytes() == b"theirs"
+
+
+def test_a_linked_root_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    store = LocalStore(tmp_path / "alias")
+    store.put("a/b", b"1")
+    assert (tmp_path / "real" / "a" / "b").read_bytes() == b"1"
+    store.delete("a/b")
+    assert list((tmp_path / "real").iterdir()) == []
+
+
+def test_a_file_in_the_way_of_the_root_is_not_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_bytes(b"x")
+    store = LocalStore(tmp_path / "afile" / "sub")
+    with pytest.raises(UsageError, match=r"afile/sub is not a directory: .*afile is a file"):
+        store.create()
+    with pytest.raises(UsageError, match="is not a directory"):
+        list(store.list())
+    with pytest.raises(UsageError, match=r"afile is not a directory$"):
+        LocalStore(tmp_path / "afile").put("k", b"x")
+
+
+def test_a_missing_root_names_no_command_that_does_not_apply(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "nope")
+    with pytest.raises(BucketNotFoundError) as read:
+        list(store.list())
+    assert str(read.value) == f"directory {tmp_path / 'nope'} does not exist"
+    with pytest.raises(BucketNotFoundError, match=r"does not exist: create it first$"):
+        store.put("k", b"x")

@@ -21,6 +21,14 @@ nothing is ever read or written outside the root.
 - Emptied folders are removed on delete, as S3 has no empty "folders".
 - A key and a folder cannot share a name (``a`` and ``a/b``): such a write
   raises ``UnsupportedError``.
+- Writes and deletes never follow a symbolic link to a folder below the root,
+  wherever it points (inside the root or not): a key under one is refused
+  with ``UsageError``, as a ``..`` key is. Each folder is opened relative to
+  the one above it with ``O_NOFOLLOW`` and the file is created in the open
+  folder, so a link cannot be swapped in between a check and the write. A
+  link as the key's own name is replaced by the file, never followed. The
+  root itself may be a link: the user named it. Reads follow links as the
+  filesystem does; listings do not descend into linked folders.
 - No versioning: ``version_id`` is None (``"null"`` is accepted as "the only
   version", as S3 does for unversioned buckets).
 """
@@ -34,6 +42,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +93,55 @@ def check_key(key: str) -> str:
         if segment.startswith(TMP_PREFIX):
             raise UsageError(f"object key {key!r} uses the reserved prefix {TMP_PREFIX!r}")
     return key
+
+
+# Opens one folder below the root without following a link in its place.
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_DIR_FLAGS |= getattr(os, "O_CLOEXEC", 0)
+# Opens the root, following a link: the user named it.
+_ROOT_FLAGS = _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)
+_WRITE_OPS = frozenset({"put", "copy", "delete"})
+
+
+def blocking_file(path: Path) -> Path | None:
+    """The file (or other non-folder) in the way of ``path`` being a folder, if any.
+
+    ``path`` itself when it exists and is not a folder; else the nearest
+    ancestor that exists and is not one; None when nothing is in the way
+    (``path`` is a folder, or only missing folders lie between).
+    """
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            return None
+        if os.path.lexists(candidate):
+            return candidate
+    return None
+
+
+def not_a_directory(path: Path, role: str = "") -> UsageError | None:
+    """A UsageError naming what is in the way when ``path`` cannot be a folder."""
+    blocker = blocking_file(path)
+    if blocker is None:
+        return None
+    name = f"{role} {path}" if role else str(path)
+    if blocker == path:
+        return UsageError(f"{name} is not a directory")
+    return UsageError(f"{name} is not a directory: {blocker} is a file")
+
+
+def _lexists(name: str, folder: int) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _is_folder(name: str, folder: int) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _mtime(st: os.stat_result) -> datetime:
@@ -160,11 +218,12 @@ class LocalStore(GetBytesMixin):
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def _missing_root(self, op: str) -> BucketNotFoundError:
-        return BucketNotFoundError(
-            f"directory {self.root} does not exist: create it first (lakeguard init, or mkdir)",
-            op=op,
-        )
+    def _missing_root(self, op: str) -> BucketNotFoundError | UsageError:
+        in_the_way = not_a_directory(self.root)
+        if in_the_way is not None:
+            return in_the_way
+        hint = ": create it first" if op in _WRITE_OPS else ""
+        return BucketNotFoundError(f"directory {self.root} does not exist{hint}", op=op)
 
     def _require_root(self, op: str) -> None:
         if not self.root.is_dir():
@@ -231,9 +290,8 @@ class LocalStore(GetBytesMixin):
         op: str = "put",
         etag: str | None = None,
     ) -> PutResult:
-        path = self._path(key)
-        self._require_root(op)
-        fd, tmp = self._open_temp(path, key, op)
+        check_key(key)
+        folder, fd, tmp, name = self._open_temp(key, op)
         # A caller that vouches for the ETag saves hashing every byte (MD5:
         # 1.5-2 CPU-seconds per GB); otherwise the ETag is computed as written.
         digest = None if etag else hashlib.md5()
@@ -246,14 +304,15 @@ class LocalStore(GetBytesMixin):
                     size += len(chunk)
                     handle.write(chunk)
                 handle.flush()
-                if self._sync_new or os.path.lexists(path):
+                if self._sync_new or _lexists(name, folder):
                     os.fsync(handle.fileno())
                 st = os.fstat(handle.fileno())
-            if digest is not None:
-                etag = digest.hexdigest()
-            self._set_attrs(tmp, str(etag), st, content_type, metadata)
+                if digest is not None:
+                    etag = digest.hexdigest()
+                self._set_attrs(handle.fileno(), str(etag), st, content_type, metadata)
             try:
-                Path(tmp).replace(path)
+                # Renames over a link in the key's place: the link goes, its target stays.
+                os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
             except IsADirectoryError as err:
                 raise UnsupportedError(
                     f"cannot write {self.root}/{key}: a folder of that name exists",
@@ -262,32 +321,98 @@ class LocalStore(GetBytesMixin):
                 ) from err
         except BaseException:
             with contextlib.suppress(OSError):
-                Path(tmp).unlink()
+                os.unlink(tmp, dir_fd=folder)
             raise
+        finally:
+            os.close(folder)
         return PutResult(key, str(etag), None, size)
 
-    def _open_temp(self, path: Path, key: str, op: str) -> tuple[int, str]:
-        # A concurrent delete may prune the folder between mkdir and open: retry.
+    def _open_temp(self, key: str, op: str) -> tuple[int, int, str, str]:
+        """The key's folder (open), a new temporary file in it (open) and both names."""
+        # A concurrent delete may prune the folder between opening it and
+        # creating the file in it: retry.
         for _ in range(5):
+            opened = self._open_folder(key, op, create=True)
+            assert opened is not None
+            folder, name = opened
+            tmp = f"{TMP_PREFIX}{secrets.token_hex(8)}"
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = str(path.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}")
-                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                return folder, os.open(tmp, flags, 0o666, dir_fd=folder), tmp, name
             except FileNotFoundError:
+                os.close(folder)
                 continue
-            except (FileExistsError, NotADirectoryError) as err:
-                raise UnsupportedError(
-                    f"cannot write {self.root}/{key}: a parent folder is an object",
-                    op=op,
-                    key=key,
-                ) from err
             except OSError as err:
+                os.close(folder)
                 raise self._os_error(err, op, key) from err
         raise StoreError(f"cannot create folder for {self.root}/{key}", op=op, key=key)
 
+    def _open_folder(self, key: str, op: str, *, create: bool) -> tuple[int, str] | None:
+        """The key's folder, opened without following links, and the key's name in it.
+
+        Each folder below the root is opened relative to its parent with
+        ``O_NOFOLLOW`` (and made when missing and ``create``): a link in the
+        way is refused, whatever it points at, so a write or a delete lands
+        in the root's own tree or nowhere. None when a folder is missing and
+        not ``create``. Costs one open per folder level, no path resolution.
+        """
+        *folders, name = key.split("/")
+        try:
+            current = os.open(self.root, _ROOT_FLAGS)
+        except OSError as err:
+            if isinstance(err, FileNotFoundError | NotADirectoryError):
+                raise self._missing_root(op) from err
+            raise self._os_error(err, op, key) from err
+        try:
+            for depth, part in enumerate(folders):
+                try:
+                    below = self._open_below(current, part, create=create)
+                except OSError as err:
+                    where = "/".join(folders[: depth + 1])
+                    raise self._folder_error(err, current, part, where, op, key) from err
+                os.close(current)
+                current = below
+                if current < 0:
+                    return None
+        except BaseException:
+            if current >= 0:
+                os.close(current)
+            raise
+        return current, name
+
+    @staticmethod
+    def _open_below(parent: int, part: str, *, create: bool) -> int:
+        """Open folder ``part`` of ``parent`` (made when missing and ``create``; else -1)."""
+        try:
+            return os.open(part, _DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            if not create:
+                return -1
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another writer
+            os.mkdir(part, 0o777, dir_fd=parent)
+        return os.open(part, _DIR_FLAGS, dir_fd=parent)
+
+    def _folder_error(
+        self, err: OSError, parent: int, part: str, where: str, op: str, key: str
+    ) -> StoreError | UsageError:
+        if err.errno in (errno.ENOTDIR, errno.ELOOP, errno.EEXIST):
+            try:
+                is_link = stat.S_ISLNK(os.stat(part, dir_fd=parent, follow_symlinks=False).st_mode)
+            except OSError:
+                is_link = False
+            if is_link:
+                return UsageError(
+                    f"object key {key!r} lies under {self.root}/{where}, a symbolic link: "
+                    "keys are written only into real folders under the directory"
+                )
+            return UnsupportedError(
+                f"cannot {op} {self.root}/{key}: a parent folder is an object", op=op, key=key
+            )
+        return self._os_error(err, op, key)
+
     @staticmethod
     def _set_attrs(
-        path: str,
+        fd: int,
         etag: str,
         st: os.stat_result,
         content_type: str | None,
@@ -302,7 +427,7 @@ class LocalStore(GetBytesMixin):
             attrs["metadata"] = dict(metadata)
         # Filesystems without user xattrs (or too-large metadata): no ETag, no harm.
         with contextlib.suppress(OSError):
-            _setxattr(path, XATTR, json.dumps(attrs, separators=(",", ":")).encode())
+            _setxattr(fd, XATTR, json.dumps(attrs, separators=(",", ":")).encode())
 
     # -- reads -----------------------------------------------------------------
 
@@ -483,16 +608,30 @@ class LocalStore(GetBytesMixin):
         return self._copy_file(source, src_key, dst_key, src_version_id, None)
 
     def delete(self, key: str, *, version_id: str | None = None) -> DeleteResult:
-        path = self._path(key)
+        check_key(key)
         self._check_version(key, version_id)
-        self._require_root("delete")
         try:
-            path.unlink()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            opened = self._open_folder(key, "delete", create=False)
+        except UnsupportedError:
+            return DeleteResult(key)  # a parent is a file: the key is not there
+        if opened is None:
             return DeleteResult(key)  # as S3: deleting what is not there succeeds
+        folder, name = opened
+        try:
+            os.unlink(name, dir_fd=folder)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return DeleteResult(key)
+        except PermissionError as err:
+            if _is_folder(name, folder):
+                return DeleteResult(key)  # EPERM is how some systems refuse unlinking a folder
+            raise self._os_error(err, "delete", key) from err
         except OSError as err:
             raise self._os_error(err, "delete", key) from err
-        parent = path.parent
+        finally:
+            os.close(folder)
+        # The folders on the way were just opened without following links:
+        # pruning by path removes only real, empty folders under the root.
+        parent = (self.root / key).parent
         while parent != self.root:
             try:
                 parent.rmdir()
@@ -516,7 +655,9 @@ class LocalStore(GetBytesMixin):
     def create(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-        except FileExistsError as err:
-            raise UsageError(f"{self.root} exists and is not a directory") from err
+        except (FileExistsError, NotADirectoryError) as err:
+            raise not_a_directory(self.root) or UsageError(
+                f"{self.root} is not a directory"
+            ) from err
         except OSError as err:
             raise self._os_error(err, "create", None) from err

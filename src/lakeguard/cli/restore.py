@@ -70,8 +70,8 @@ def register(app: typer.Typer) -> None:
         not overlap the repository.
 
         Exit 2 on bad input, an overlap or overwrites without --force (before
-        anything is written), 3 when LOC is missing or the repository damaged
-        (missing archive, corrupt data), 4 when some objects could not be
+        anything is written), 3 when LOC's bucket is missing or the repository
+        damaged (missing archive, corrupt data), 4 when some objects could not be
         written. --dry-run exits as the real run would.
 
         --json: restored, bytes, verified, failed[{key, error}], unchanged,

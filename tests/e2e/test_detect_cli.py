@@ -320,3 +320,67 @@ def test_verify_on_s3_in_a_subprocess(
     done = lakeguard("verify", loc, "--against", inventory)
     assert done.returncode == 1, done.stderr
     assert "Missing objects: 1" in done.stdout.splitlines()
+
+
+@pytest.mark.s3
+def test_verify_on_s3_refuses_an_inventory_of_a_folder_of_the_location(
+    bucket: str, s3_client: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for day in (1, 2, 3):
+        for part in range(6):
+            key = f"events/dt=2026-01-0{day}/part-{part}"
+            s3_client.put_object(Bucket=bucket, Key=key, Body=f"{day}{part}".encode() * 20)  # type: ignore[attr-defined]
+    for part in range(6):
+        s3_client.put_object(Bucket=bucket, Key=f"logs/l-{part}", Body=b"log")  # type: ignore[attr-defined]
+    events = str(tmp_path / "e.parquet")
+    whole = str(tmp_path / "all.parquet")
+    assert run(["inventory", f"s3://{bucket}/events", "-o", events, "-q"]) == 0
+    assert run(["inventory", f"s3://{bucket}", "-o", whole, "-q"]) == 0
+    capsys.readouterr()
+
+    assert run(["verify", f"s3://{bucket}", "--against", events]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"lakeguard: error: inventory {events} was taken of s3://{bucket}/events/, which lies "
+        f"inside s3://{bucket}/: verify s3://{bucket}/events/ against it, "
+        f"or take an inventory of s3://{bucket}/\n"
+    )
+    # An inventory of a parent still verifies a folder of it, without a warning.
+    assert run(["verify", f"s3://{bucket}/events/dt=2026-01-02", "--against", whole, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["counts"]["ok"] == 6 and captured.err == ""
+
+
+@pytest.mark.s3
+def test_history_of_an_unversioned_bucket_warns_on_stderr(
+    bucket: str, s3_client: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3_client.put_object(Bucket=bucket, Key="lake/a", Body=b"1")  # type: ignore[attr-defined]
+    for extra in ([], ["--json"]):
+        assert run(["history", f"s3://{bucket}/lake", *extra]) == 0
+        captured = capsys.readouterr()
+        assert "versioning is off" not in captured.out
+        assert captured.err.startswith(f"warning: versioning is off on s3://{bucket}/lake/: ")
+        assert captured.err.count("\n") == 1
+    assert json.loads(captured.out)["versioning"] is None
+    assert run(["history", f"s3://{bucket}/lake", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.s3
+def test_a_tiny_deep_sample_on_s3_reads_one_object(
+    bucket: str, s3_client: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(40):
+        s3_client.put_object(Bucket=bucket, Key=f"lake/part-{n:02d}", Body=b"%d" % n * 100)  # type: ignore[attr-defined]
+    inventory = str(tmp_path / "inv.parquet")
+    assert run(["inventory", f"s3://{bucket}/lake", "-o", inventory, "-q"]) == 0
+    capsys.readouterr()
+    argv = ["verify", f"s3://{bucket}/lake", "--against", inventory, "--deep", "--sample", "0.001"]
+    assert run(argv) == 0
+    out = capsys.readouterr().out
+    assert "from 1 object (a 0.1% sample)" in out
+    assert run([*argv, "--json"]) == 0
+    doc = _json(capsys)
+    assert (doc["checked"], doc["checksums_valid"], doc["counts"]["ok"]) == (1, 1, 40)

@@ -224,3 +224,15 @@ def test_inventory_with_wrong_column_types_is_a_usage_error(tmp_path: Path) -> N
     pq.write_table(pa.table({"key": ["data/a"], "size": ["big"], "etag": ["x"]}), path)
     with pytest.raises(UsageError, match=r"odd\.parquet cannot be compared"):
         verify(MemoryStore("lake"), LOC, against=path)
+
+
+def test_a_tiny_sample_still_reads_one_object(tmp_path: Path) -> None:
+    store, inventory = _lake(tmp_path)
+    keys = [info.key for info in store.list("data/")]
+    assert not any(in_sample(key, 0.001) for key in keys)  # the share takes none of them
+    first = verify(store, LOC, against=inventory, deep=True, sample=0.001)
+    again = verify(store, LOC, against=inventory, deep=True, sample=0.001)
+    assert first.checked == again.checked == 1 and first.checksums_valid == 1
+    assert first.bytes_read == again.bytes_read > 0
+    assert "from 1 object (a 0.1% sample)" in "\n".join(first.lines())
+    assert first.clean and first.ok == 13

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lakeguard.cli.context import echo, print_json, state
+from lakeguard.cli.context import echo, note, print_json, state
 from lakeguard.errors import UsageError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -66,6 +66,8 @@ def register(app: typer.Typer) -> None:
         app_state = state(ctx)
         loc, store = app_state.open(location)
         result = history(store, loc, since=start, until=end, gap=window_gap)
+        if result.versioning_note:
+            note(app_state, f"warning: {result.versioning_note}")
         if app_state.json:
             print_json(result.to_json())
         else:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lakeguard.cli.context import echo, print_json, state
+from lakeguard.cli.context import echo, note, print_json, state
 from lakeguard.cli.progress import progress
 from lakeguard.errors import EXIT_DISCREPANCIES, UsageError
 
@@ -43,6 +43,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Compare LOC with an inventory: missing, changed, corrupted and extra objects.
 
+        The inventory may be of LOC or of a folder above it. One of a folder inside
+        LOC is refused; one of another place (a replica's source) compares LOC as a
+        copy of it, with a warning naming both.
         Exit 0 when everything matches, 1 when anything differs.
         """
         from lakeguard.ops.inventory import read_inventory
@@ -69,6 +72,8 @@ def register(app: typer.Typer) -> None:
                 parallel_listing=parallel_listing,
                 on_progress=bar,
             )
+        for warning in result.warnings:
+            note(app_state, f"warning: {warning}")
         if app_state.json:
             print_json(result.to_json())
         else:

@@ -104,17 +104,23 @@ class HistoryResult:
             "location": self.location,
         }
 
+    @property
+    def versioning_note(self) -> str | None:
+        """What an unversioned location hides: for stderr, apart from the report."""
+        if self.versioning == "Enabled":
+            return None
+        state = "suspended" if self.versioning == "Suspended" else "off"
+        return (
+            f"versioning is {state} on {self.location}: only current objects are listed, "
+            "overwrites and deletes leave no trace (turn it on to make damage visible "
+            "and recoverable)"
+        )
+
     def lines(self) -> list[str]:
         span = ""
         if self.since or self.until:
             span = f" from {iso(self.since) or 'the start'} to {iso(self.until) or 'now'}"
         out = [f"history of {self.location}{span}"]
-        if self.versioning != "Enabled":
-            state = "suspended" if self.versioning == "Suspended" else "off"
-            out.append(
-                f"versioning is {state}: only current objects are listed, overwrites and "
-                "deletes leave no trace (turn it on to make damage visible and recoverable)"
-            )
         out.append(
             f"Versions: {self.versions}  Delete markers: {self.delete_markers}  "
             f"Keys: {self.keys}  Current objects: {self.current_objects}"

@@ -20,10 +20,19 @@ A join rather than a merge of two sorted streams, because stores disagree on
 key order: S3 lists in byte order, a store built on a file tree (SeaweedFS)
 lists a folder's keys before a sibling ``a-b`` that sorts first in bytes.
 
-Keys: the inventory holds full keys. When LOC lies inside the inventory's
-location, the entries under LOC's prefix are compared key for key. When LOC is
-elsewhere (a replica under another prefix), the inventory's prefix is replaced
-by LOC's. Reports name full keys of LOC.
+Keys: the inventory holds full keys (of a local directory: relative to it),
+and its metadata names the location it was taken of. Where LOC stands to it:
+
+    LOC is that location, or inside it  -> the entries under LOC, key for key
+    LOC contains it (same bucket or     -> refused (UsageError): everything
+      directory tree, LOC above it)        else under LOC would be "extra",
+                                           and keys would be mapped wrongly
+    LOC is elsewhere (another bucket,   -> LOC is a copy (a replica): the
+      prefix or directory)                 inventory's prefix is replaced by
+                                           LOC's, with a warning naming both
+
+An inventory without that metadata (S3 Inventory, another tool) is compared
+key for key under LOC's prefix. Reports name full keys of LOC.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from lakeguard.hashing import (
     multipart_parts,
     strip_etag,
 )
-from lakeguard.location import Location
+from lakeguard.location import Location, parse_location
 from lakeguard.ops.inventory import Inventory, InventoryEntry, read_inventory, take_inventory
 from lakeguard.ops.report import DEFAULT_CAP, Capped, human_bytes
 from lakeguard.storage.base import Store
@@ -72,6 +81,7 @@ class VerifyResult:
     unverifiable: int = 0  # read, but no MD5 ETag and no SHA-256 to compare with
     bytes_read: int = 0
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # for stderr, not the report
 
     @property
     def verified(self) -> int:
@@ -130,6 +140,7 @@ class VerifyResult:
             "truncated": self.truncated,
             "location": self.location,
             "inventory": self.inventory,
+            "warnings": self.warnings,
         }
 
     def lines(self) -> list[str]:
@@ -160,9 +171,10 @@ class VerifyResult:
         if self.errors.count:
             out.append(f"Errors: {self.errors.count}")
         if self.mode == "deep":
-            read = f"Bytes read: {human_bytes(self.bytes_read)} from {self.checked} objects"
+            objects = "object" if self.checked == 1 else "objects"
+            read = f"Bytes read: {human_bytes(self.bytes_read)} from {self.checked} {objects}"
             if self.sample is not None:
-                read += f" (a {self.sample:.0%} sample)"
+                read += f" (a {_percent(self.sample)} sample)"
             out.append(read)
             if self.unverifiable:
                 out.append(
@@ -195,12 +207,22 @@ def parse_sample(text: str) -> float:
     return value
 
 
+def _sample_point(key: str) -> int:
+    """Where ``key`` falls in [0, 2**64): a sample of ``f`` takes the keys below ``f * 2**64``."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
 def in_sample(key: str, fraction: float | None) -> bool:
     """Whether ``key`` is in a ``fraction`` sample: stable across runs and machines."""
     if fraction is None or fraction >= 1:
         return True
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") < fraction * 2**64
+    return _sample_point(key) < fraction * 2**64
+
+
+def _percent(fraction: float) -> str:
+    """0.1 -> '10%', 0.001 -> '0.1%', 1/3 -> '33.3%'."""
+    return f"{fraction * 100:.3g}%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,17 +330,72 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _expected_sql(inventory: Inventory, location: Location) -> str:
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which inventory entries stand for LOC: those under ``source``, whose
+    ``source`` is replaced by LOC's prefix; ``warning`` when LOC is a copy."""
+
+    source: str
+    warning: str | None = None
+
+
+def inventory_scope(inventory: Inventory, location: Location) -> Scope:
+    """Where LOC stands to the inventory's location (see the module docstring)."""
+    recorded = _recorded_location(inventory)
+    if recorded is None:  # not lakeguard's, or from before the metadata: trust the keys
+        return Scope(location.prefix)
+    named = f"inventory {inventory.path} was taken of {recorded}"
+    if recorded.scheme == "file" and location.scheme == "file":
+        mine, theirs = _path(location), _path(recorded)
+        if mine == theirs or theirs in mine.parents:
+            inside = mine.relative_to(theirs).as_posix()
+            return Scope("" if inside == "." else f"{inside}/")
+        if mine in theirs.parents:
+            raise UsageError(_contains(named, recorded, location))
+    elif recorded.scheme == location.scheme and recorded.root == location.root:
+        if location.prefix.startswith(recorded.prefix):
+            return Scope(location.prefix)
+        if recorded.prefix.startswith(location.prefix):
+            raise UsageError(_contains(named, recorded, location))
+    source = inventory.prefix if inventory.prefix is not None else recorded.prefix
+    if source == location.prefix:
+        mapping = "key for key"
+    else:
+        mapping = f"'{source}' in its keys read as '{location.prefix}'"
+    return Scope(source, f"{named}, not of {location}: comparing {location} as a copy ({mapping})")
+
+
+def _recorded_location(inventory: Inventory) -> Location | None:
+    if not inventory.location:
+        return None
+    try:
+        return parse_location(inventory.location)
+    except UsageError:
+        return None
+
+
+def _path(location: Location) -> Path:
+    return (Path(location.root) / location.prefix).resolve()
+
+
+def _contains(named: str, recorded: Location, location: Location) -> str:
+    return (
+        f"{named}, which lies inside {location}: verify {recorded} against it, "
+        f"or take an inventory of {location}"
+    )
+
+
+def _expected_sql(inventory: Inventory, location: Location, scope: Scope) -> str:
     """The inventory's current entries under LOC, keyed by LOC's full keys, one row per key."""
     columns = inventory.columns
     latest = "coalesce(is_latest, true)" if "is_latest" in columns else "true"
     alive = "NOT coalesce(is_delete_marker, false)" if "is_delete_marker" in columns else "true"
     sha = "checksum_sha256" if "checksum_sha256" in columns else "NULL::VARCHAR"
-    old = inventory.prefix
-    if old is None or location.prefix.startswith(old):
-        key, under = "key", location.prefix
-    else:  # a replica elsewhere: swap the inventory's prefix for LOC's
-        key, under = f"{_text(location.prefix)} || substr(key, {len(old) + 1})", old
+    under = scope.source
+    if under == location.prefix:
+        key = "key"
+    else:  # a copy elsewhere, or a folder of a local inventory: swap the prefixes
+        key = f"{_text(location.prefix)} || substr(key, {len(under) + 1})"
     return (
         f"SELECT {key} AS key, any_value(size)::BIGINT AS size, any_value(etag)::VARCHAR AS etag,"
         f" any_value({sha})::VARCHAR AS sha"
@@ -366,12 +443,14 @@ def verify(
     if sample is not None and not 0 < sample <= 1:
         raise UsageError(f"invalid sample {sample}: it must be above 0 and at most 1")
     inventory = read_inventory(against)
+    scope = inventory_scope(inventory, location)  # a refusal comes before any listing
     started = time.monotonic()
     result = VerifyResult(
         location=str(location),
         inventory=str(against),
         mode="deep" if deep else "fast",
         sample=sample if deep and sample is not None and sample < 1 else None,
+        warnings=[scope.warning] if scope.warning else [],
     )
     progress = on_progress or (lambda objects, nbytes: None)
     with tempfile.TemporaryDirectory(prefix="lakeguard-verify-") as scratch:
@@ -384,7 +463,7 @@ def verify(
             try:
                 con.execute(
                     _COMPARE.format(
-                        expected=_expected_sql(inventory, location), live=_text(str(live))
+                        expected=_expected_sql(inventory, location, scope), live=_text(str(live))
                     )
                 )
             except duckdb.Error as exc:
@@ -435,7 +514,12 @@ def _read_back(
     concurrency: int,
     progress: ProgressCallback,
 ) -> None:
-    """Deep mode: read every ok object (or the sample) and check its bytes."""
+    """Deep mode: read every ok object (or the sample) and check its bytes.
+
+    A sample reads at least one object: when the share is too small to take
+    any, the object nearest to being taken (lowest sample point) is read, so a
+    re-run still reads the same one.
+    """
     rows = con.sql("SELECT key, size, etag, sha, version_id FROM cmp WHERE status = 'ok'")
     # DuckDB 2 renamed the relation's fetch_arrow_reader to to_arrow_reader.
     to_reader = getattr(rows, "to_arrow_reader", None) or rows.fetch_arrow_reader
@@ -460,18 +544,29 @@ def _read_back(
                 result.errors.append((outcome.key, outcome.error))
             progress(0, outcome.nbytes)
 
+    limit = 2**64 if sample is None or sample >= 1 else sample * 2**64
+    taken = 0
+    nearest: tuple[int, InventoryEntry, str | None] | None = None  # below the sample
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:
         try:
             for batch in reader:
                 columns = [batch.column(i).to_pylist() for i in range(5)]
                 for key, size, etag, sha, version_id in zip(*columns, strict=True):
-                    if not in_sample(key, sample):
-                        continue
+                    entry = InventoryEntry(key, int(size or 0), etag, sha)
+                    if limit < 2**64:
+                        point = _sample_point(key)
+                        if point >= limit:
+                            if not taken and (nearest is None or point < nearest[0]):
+                                nearest = (point, entry, version_id)
+                            continue
+                    taken += 1
                     if len(in_flight) >= concurrency * 2:
                         done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                         collect(done)
-                    entry = InventoryEntry(key, int(size or 0), etag, sha)
                     in_flight.add(pool.submit(_check_bytes, store, entry, version_id, sizes))
+            if not taken and nearest is not None:
+                _, entry, version_id = nearest
+                in_flight.add(pool.submit(_check_bytes, store, entry, version_id, sizes))
             collect(wait(in_flight).done)
             in_flight = set()
         finally:

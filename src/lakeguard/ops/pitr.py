@@ -32,6 +32,7 @@ work without copying anything twice, and a re-run after success plans nothing.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -62,14 +63,17 @@ from lakeguard.ops.sync import (
     Outcome,
     aborts_run,
     apply_copies,
+    apply_hint,
     apply_transfer,
     bounded_map,
     describe,
     diff,
     empty_rows,
     failed_lines,
+    force_reason,
     key_lines,
     prepare_destination,
+    refuse_object,
     require_force,
     write_rows,
 )
@@ -95,6 +99,28 @@ def require_versions(store: Store, location: Location, command: str) -> str:
             "restore from a replica (lakeguard sync) or a backup"
         )
     return status
+
+
+def versions_under(
+    store: Store, location: Location, command: str, hint: str
+) -> Iterator[ObjectInfo]:
+    """``store.list_versions(location.prefix)``, refusing a location that names one object.
+
+    The first page is read now: when the folder ``key/`` holds nothing and an
+    object ``key`` exists (one more listing, of the bare key), UsageError with
+    ``hint`` (see ``sync.refuse_object``) before anything is planned or changed.
+    """
+    listing = iter(store.list_versions(location.prefix))
+    first = next(listing, None)
+    if first is not None:
+        return itertools.chain((first,), listing)
+    bare = location.prefix.rstrip("/")
+    if bare and any(info.key == bare for info in itertools.islice(store.list_versions(bare), 100)):
+        refuse_object(location, command, hint)
+    return iter(())
+
+
+PITR_OBJECT_HINT = "give the folder that holds it ({folder}) and check the plan with --dry-run"
 
 
 # -- applying in place ---------------------------------------------------------------
@@ -275,6 +301,8 @@ class PitrResult:
     outcome: Outcome = field(default_factory=Outcome)
     plan_file: str | None = None
     warnings: list[str] = field(default_factory=list)
+    force_needed: str | None = None  # a dry run: why applying it needs --force
+    blocked: str | None = None  # a dry run: what must change before it can be applied
     seconds: float = 0.0
 
     @property
@@ -308,6 +336,7 @@ class PitrResult:
             "first_keys": {action: self.plan.first[action] for action in ACTIONS},
             "plan_file": self.plan_file,
             "warnings": self.warnings,
+            "force_needed": self.force_needed,
             "seconds": round(self.seconds, 3),
         }
 
@@ -335,8 +364,11 @@ class PitrResult:
         if self.plan_file:
             out.append(f"Plan written to {self.plan_file}")
         if self.dry_run:
-            if plan.actions:
-                out.append("To apply it: the same command without --dry-run")
+            out.extend(
+                apply_hint(
+                    actions=plan.actions, force_needed=self.force_needed, blocked=self.blocked
+                )
+            )
             return out
         applied = self.outcome.applied
         line = (
@@ -399,14 +431,18 @@ def pitr(
             plan_file=str(plan_out) if plan_out else None,
         )
         if to is None:
+            listing = versions_under(store, location, "pitr", PITR_OBJECT_HINT)
             with PlanWriter(plan_path) as writer:
-                listing = store.list_versions(location.prefix)
                 result.plan = plan_in_place(listing, at, writer, delete_newer=delete_newer)
             if result.plan.null_writes and status == "Suspended":
                 warning = _null_write_warning(result.plan, store)
                 if not dry_run:
                     raise UsageError(warning)
                 result.warnings.append(warning)
+                result.blocked = (
+                    f"enable versioning on {store.url}, then the same command without "
+                    "--dry-run; or restore with --to (see the warning)"
+                )
             if not dry_run:
                 result.outcome = apply_in_place(
                     store,
@@ -510,9 +546,11 @@ def _to_elsewhere(
     counted = PlanSummary()
     versions = 0
 
+    source = versions_under(store, location, "pitr", PITR_OBJECT_HINT)
+
     def listing() -> Iterator[ObjectInfo]:
         nonlocal versions
-        for info in store.list_versions(location.prefix):
+        for info in source:
             versions += 1
             yield info
 
@@ -555,7 +593,9 @@ def _to_elsewhere(
         )
     result.plan = found.plan
     result.plan.keys, result.plan.versions = counted.keys, versions
-    if not result.dry_run:
+    if result.dry_run:
+        result.force_needed = None if force else force_reason(dst, found, what="pitr --to")
+    else:
         require_force(dst, found, force=force, what="pitr --to")
         result.outcome = apply_transfer(
             store, dst, plan_path, concurrency=concurrency, on_progress=on_progress

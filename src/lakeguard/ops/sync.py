@@ -55,6 +55,7 @@ from lakeguard.ops.pitr_plan import (
 )
 from lakeguard.ops.report import Capped, human_bytes
 from lakeguard.storage.base import ObjectInfo, Store
+from lakeguard.storage.local import not_a_directory
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -369,17 +370,41 @@ def _action(row: _Row, src_location: Location, dst_location: Location) -> Action
 # -- applying copies and deletes between two stores ---------------------------------
 
 
+def force_reason(dst: Store, summary: DiffSummary, *, what: str) -> str | None:
+    """Why applying the plan needs ``--force``: it replaces or deletes objects for good.
+
+    None when it does not (nothing replaced or deleted, or DST keeps versions).
+    """
+    deletes = summary.plan.counts[DELETE]
+    if summary.replaced == 0 and deletes == 0:
+        return None
+    if dst.versioning() == "Enabled":
+        return None
+    return (
+        f"{dst.url} keeps no versions: {what} would replace {summary.replaced:,} and delete "
+        f"{deletes:,} objects for good"
+    )
+
+
 def require_force(dst: Store, summary: DiffSummary, *, force: bool, what: str) -> None:
     """Refuse to replace or delete objects for good in a DST that keeps no versions."""
-    deletes = summary.plan.counts[DELETE]
-    if force or (summary.replaced == 0 and deletes == 0):
-        return
-    if dst.versioning() == "Enabled":
-        return
-    raise UsageError(
-        f"{dst.url} keeps no versions: {what} would replace {summary.replaced:,} and delete "
-        f"{deletes:,} objects for good; enable versioning on it, or add --force"
-    )
+    reason = None if force else force_reason(dst, summary, what=what)
+    if reason is not None:
+        raise UsageError(f"{reason}; enable versioning on it, or add --force")
+
+
+def apply_hint(*, actions: int, force_needed: str | None, blocked: str | None = None) -> list[str]:
+    """The dry run's last line: the command that applies the plan, and what it needs."""
+    if not actions:
+        return []
+    if blocked is not None:
+        return [f"To apply it: {blocked}"]
+    if force_needed is not None:
+        return [
+            "To apply it: the same command without --dry-run and with --force "
+            f"({force_needed}; or enable versioning on it first)"
+        ]
+    return ["To apply it: the same command without --dry-run"]
 
 
 def apply_copies(
@@ -486,6 +511,7 @@ class SyncResult:
     checked: int = 0
     outcome: Outcome = field(default_factory=Outcome)
     plan_file: str | None = None
+    force_needed: str | None = None  # a dry run: why applying it needs --force
     seconds: float = 0.0
 
     @property
@@ -515,6 +541,7 @@ class SyncResult:
             "unverifiable": self.outcome.unverifiable,
             "first_keys": {COPY: self.plan.first[COPY], DELETE: self.plan.first[DELETE]},
             "plan_file": self.plan_file,
+            "force_needed": self.force_needed,
             "seconds": round(self.seconds, 3),
         }
 
@@ -530,6 +557,7 @@ class SyncResult:
         for action in (COPY, DELETE):
             out.extend(key_lines(action, self.plan.first[action], self.plan.counts[action]))
         if self.dry_run:
+            out.extend(apply_hint(actions=self.plan.actions, force_needed=self.force_needed))
             return out
         applied = self.outcome.applied
         out.append(
@@ -573,14 +601,61 @@ def prepare_destination(dst: Store, *, scheme: str, dry_run: bool) -> bool:
     """Whether DST exists; a local directory is created (not in a dry run)."""
     if dst.exists():
         return True
-    if scheme == "file" and not dry_run:
+    if scheme == "file":
+        in_the_way = not_a_directory(Path(dst.url), "the destination")
+        if in_the_way is not None:
+            raise in_the_way
+        if dry_run:
+            return False
         dst.create()
         return True
-    if scheme == "file":
-        return False
     raise BucketNotFoundError(
         f"the destination {dst.url} does not exist: create it first", op="sync"
     )
+
+
+def require_source(src: Store, location: Location, command: str) -> None:
+    """Refuse a source that does not exist, or is a file rather than a directory."""
+    if src.exists():
+        return
+    if location.scheme == "file":
+        in_the_way = not_a_directory(Path(location.root), "the source")
+        if in_the_way is not None:
+            raise in_the_way
+    raise BucketNotFoundError(f"the source {src.url} does not exist", op=command)
+
+
+def object_not_folder(store: Store, location: Location, command: str, hint: str) -> None:
+    """Refuse a location that names one object: its folder ``key/`` listed empty.
+
+    Called only after an empty listing: one HEAD of the bare key.
+    """
+    bare = location.prefix.rstrip("/")
+    if not bare:
+        return
+    try:
+        store.head(bare)
+    except NotFoundError:
+        return
+    refuse_object(location, command, hint)
+
+
+def refuse_object(location: Location, command: str, hint: str) -> None:
+    """Raise: ``location`` (a bucket's prefix) names one object, not a folder.
+
+    ``hint`` may name ``{folder}``, the location of the folder that holds the object.
+    """
+    bare = location.prefix.rstrip("/")
+    folder = Location(location.scheme, location.root, _folder_of(bare))
+    raise UsageError(
+        f"{location.scheme}://{location.root}/{bare} is an object, not a folder: {command} "
+        f"takes a folder and acts on every key under it; {hint.format(folder=folder)}"
+    )
+
+
+def _folder_of(key: str) -> str:
+    parent = key.rpartition("/")[0]
+    return f"{parent}/" if parent else ""
 
 
 def empty_rows(path: Path) -> Path:
@@ -610,14 +685,19 @@ def sync(
             f"{src_location} and {dst_location} overlap: sync needs two separate locations"
         )
     started = time.monotonic()
-    if not src.exists():
-        raise BucketNotFoundError(f"the source {src.url} does not exist", op="sync")
-    dst_exists = prepare_destination(dst, scheme=dst_location.scheme, dry_run=dry_run)
+    require_source(src, src_location, "sync")
     with tempfile.TemporaryDirectory(prefix="lakeguard-sync-") as scratch_dir:
         scratch = Path(scratch_dir)
         src_rows = scratch / "src.parquet"
         dst_rows = scratch / "dst.parquet"
-        take_inventory(src, src_location, output=src_rows, concurrency=concurrency)
+        listed = take_inventory(src, src_location, output=src_rows, concurrency=concurrency)
+        if listed.objects == 0:
+            # An empty source with --delete would empty DST: first make sure
+            # the source is not one object named as a folder.
+            object_not_folder(
+                src, src_location, "sync", "give the folder that holds it ({folder}) as SRC"
+            )
+        dst_exists = prepare_destination(dst, scheme=dst_location.scheme, dry_run=dry_run)
         if dst_exists:
             take_inventory(dst, dst_location, output=dst_rows, concurrency=concurrency)
         else:
@@ -648,7 +728,9 @@ def sync(
             checked=found.checked,
             plan_file=str(plan_out) if plan_out else None,
         )
-        if not dry_run:
+        if dry_run:
+            result.force_needed = None if force else force_reason(dst, found, what="sync")
+        else:
             require_force(dst, found, force=force, what="sync")
             result.outcome = apply_transfer(
                 src, dst, plan_path, concurrency=concurrency, on_progress=on_progress

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeguard.location import Location
-from lakeguard.ops.pitr import apply_in_place, require_versions
+from lakeguard.ops.pitr import apply_in_place, require_versions, versions_under
 from lakeguard.ops.pitr_plan import (
     UNDELETE,
     Action,
@@ -41,6 +41,9 @@ from lakeguard.storage.base import ObjectInfo, Store
 from lakeguard.timeparse import iso
 
 ProgressCallback = Callable[[int, int], None]
+UNDELETE_OBJECT_HINT = (
+    "give the folder that holds it ({folder}), with --dry-run to see what would come back"
+)
 
 
 def _groups(listing: Iterable[ObjectInfo]) -> Iterator[tuple[list[ObjectInfo], ObjectInfo | None]]:
@@ -173,7 +176,8 @@ def undelete(
     with tempfile.TemporaryDirectory(prefix="lakeguard-undelete-") as scratch:
         plan_path = Path(scratch) / "plan.jsonl"
         with PlanWriter(plan_path) as writer:
-            summary = plan_undelete(store.list_versions(location.prefix), writer, since=since)
+            listing = versions_under(store, location, "undelete", UNDELETE_OBJECT_HINT)
+            summary = plan_undelete(listing, writer, since=since)
         result = UndeleteResult(str(location), since, dry_run, summary)
         result.markers = sum(len(a.delete_markers) for a in read_plan(plan_path))
         if not dry_run:

@@ -365,7 +365,8 @@ def find_gaps(
     result = GapsResult(str(location), layout, granularity, start, end)
     labels = expected_labels(start, end, granularity)
     result.expected = len(labels)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gaps") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gaps")
+    try:
         walker = _Walker(store, pool, location, start, end)
         days = (
             walker.ymd_days(top, prefix)
@@ -378,6 +379,11 @@ def find_gaps(
             else [(_label(day, None), folder) for day, folder in days]
         )
         counts = list(pool.map(lambda item: _count(store, item[1]), folders))
+    except BaseException:
+        # Ctrl-C or a usage error: return now, not once every listing in flight is done.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     totals: dict[str, tuple[int, int, int]] = {}
     for (label, _), (objects, nbytes, other) in zip(folders, counts, strict=True):
         # Two folders may name one partition (dt=2026-02-11 and dt=20260211): add them up.

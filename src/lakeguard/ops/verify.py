@@ -547,28 +547,30 @@ def _read_back(
     limit = 2**64 if sample is None or sample >= 1 else sample * 2**64
     taken = 0
     nearest: tuple[int, InventoryEntry, str | None] | None = None  # below the sample
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:
-        try:
-            for batch in reader:
-                columns = [batch.column(i).to_pylist() for i in range(5)]
-                for key, size, etag, sha, version_id in zip(*columns, strict=True):
-                    entry = InventoryEntry(key, int(size or 0), etag, sha)
-                    if limit < 2**64:
-                        point = _sample_point(key)
-                        if point >= limit:
-                            if not taken and (nearest is None or point < nearest[0]):
-                                nearest = (point, entry, version_id)
-                            continue
-                    taken += 1
-                    if len(in_flight) >= concurrency * 2:
-                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                        collect(done)
-                    in_flight.add(pool.submit(_check_bytes, store, entry, version_id, sizes))
-            if not taken and nearest is not None:
-                _, entry, version_id = nearest
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify")
+    try:
+        for batch in reader:
+            columns = [batch.column(i).to_pylist() for i in range(5)]
+            for key, size, etag, sha, version_id in zip(*columns, strict=True):
+                entry = InventoryEntry(key, int(size or 0), etag, sha)
+                if limit < 2**64:
+                    point = _sample_point(key)
+                    if point >= limit:
+                        if not taken and (nearest is None or point < nearest[0]):
+                            nearest = (point, entry, version_id)
+                        continue
+                taken += 1
+                if len(in_flight) >= concurrency * 2:
+                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    collect(done)
                 in_flight.add(pool.submit(_check_bytes, store, entry, version_id, sizes))
-            collect(wait(in_flight).done)
-            in_flight = set()
-        finally:
-            for future in in_flight:
-                future.cancel()
+        if not taken and nearest is not None:
+            _, entry, version_id = nearest
+            in_flight.add(pool.submit(_check_bytes, store, entry, version_id, sizes))
+        collect(wait(in_flight).done)
+    except BaseException:
+        # Ctrl-C or a failed callback: stop now, not once every GET in flight
+        # has come back (a stalled one would hold the exit for its timeout).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()

@@ -69,10 +69,10 @@ def run(argv: list[str] | None = None) -> int:
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     verbose = any(a in ("-v", "--verbose", "-vv") for a in args)
     command = command_word(args)
-    app = build_app(command)
     stdout = sys.stdout
     sys.stdout = _GuardedStdout(stdout)
     try:
+        app = build_app(command)  # imports the command's module: Ctrl-C may come here too
         result = app(args=args, prog_name="lakeguard", standalone_mode=False)
     except click.NoArgsIsHelpError as exc:
         print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)

@@ -11,7 +11,7 @@ import pytest
 
 from lakeguard.cli import run
 
-SNAPSHOT_KEYS = {"id", "time", "source", "objects", "bytes", "tags"}
+SNAPSHOT_KEYS = {"id", "time", "source", "objects", "bytes", "tags", "damaged"}
 
 
 @pytest.fixture(autouse=True)

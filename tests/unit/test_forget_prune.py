@@ -20,6 +20,7 @@ from lakeguard.ops.restore import restore
 from lakeguard.repository.layout import new_snapshot_id
 from lakeguard.repository.repo import Repository, init_repository, open_repository
 from lakeguard.repository.retention import RetentionPolicy
+from lakeguard.repository.runs import record_run_failed
 from lakeguard.storage import open_store
 from lakeguard.storage.base import DeleteResult, ObjectInfo, Store
 from lakeguard.storage.memory import MemoryStore
@@ -308,3 +309,36 @@ def test_prune_trusts_no_damaged_manifest(tmp_path: Path, cache: Path) -> None:
     with pytest.raises(OperationalError, match="damaged"):
         prune(repo, cache_dir=cache)
     assert len(files(tmp_path, "archives")) == 2
+
+
+def test_a_failed_run_is_waited_for_only_if_it_left_archives(tmp_path: Path, cache: Path) -> None:
+    repo = local_repo(tmp_path)
+    lake = Lake()
+    lake.write("a.csv", b"old" * 100)
+    old = lake.backup(repo, cache, T0)
+    lake.write("a.csv", b"new" * 100)
+    lake.backup(repo, cache, T0 + timedelta(days=1))
+    forget(repo, snapshot_ids=[old])
+    now = T0 + timedelta(days=2)
+    empty = _run_record(repo, lake.location, now - timedelta(minutes=5))
+    landed = _run_record(repo, lake.location, now - timedelta(minutes=4))
+    for run_id in (empty, landed):
+        record_run_failed(repo, run_id, OperationalError("source unreachable"), now=now)
+    archive = next((tmp_path / "repo" / "archives").rglob("*.tar.zst"))
+    copy = tmp_path / "repo" / f"{repo.layout.run_archives(landed)}000001.tar.zst"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(archive.read_bytes())
+    orphan = repo.layout.run_failed(new_snapshot_id(T0))  # its run record is gone
+    repo.write(orphan, b"{}")
+    with pytest.raises(UsageError, match="dry run"):
+        prune(repo, cache_dir=cache, now=now, forgotten=[old])
+
+    result = prune(repo, cache_dir=cache, now=now)
+    # the failed run that landed an archive may still be adopted by a re-run: waited for
+    assert [run.id for run in result.in_progress] == [landed]
+    assert result.deleted_runs == 1 and result.deleted_archives.count == 0
+    assert result.deferred.count == 2  # its own, and the same source's old one
+    assert files(tmp_path, "runs") == sorted(
+        [f"{landed}.json", f"{landed}.failed.json", *[f"{s.id}.json" for s in repo.snapshots()]]
+    )
+    assert orphan.split("/")[-1] not in files(tmp_path, "runs")

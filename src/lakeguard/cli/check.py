@@ -40,12 +40,13 @@ def register(app: typer.Typer) -> None:
         frame boundaries inside its archive. With --read-data (or a subset):
         decompress and re-hash every object against the manifests.
 
-        Exit 0 clean, 1 damage found (the damaged objects are named), 3 repository
-        unreadable. --json: {"ok", "snapshots", "objects", "members", "archives",
-        "unreferenced_archives", "read_data": null | {"subset", "archives", "members",
-        "bytes"}, "errors": [{"kind", "message", "snapshot", "archive"}],
-        "errors_total", "damaged": [{"key", "snapshots", "archive", "member",
-        "error"}], "damaged_total", "seconds"}.
+        Exit 0 clean, 1 damage found (the damaged objects are named: an archive
+        missing, or truncated so its seek table cannot be read, names every
+        object it holds), 3 repository unreadable. --json: {"ok", "snapshots",
+        "objects", "members", "archives", "unreferenced_archives", "read_data":
+        null | {"subset", "archives", "members", "bytes"}, "errors": [{"kind",
+        "message", "snapshot", "archive"}], "errors_total", "damaged": [{"key",
+        "snapshots", "archive", "member", "error"}], "damaged_total", "seconds"}.
         """
         from lakeguard.ops.check import check
         from lakeguard.ops.report import human_bytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -76,7 +77,7 @@ def _show_prune(app_state: AppState, result: PruneResult) -> None:
     )
 
 
-def _show_forget(app_state: AppState, result: ForgetResult) -> None:
+def _show_forget(app_state: AppState, result: ForgetResult, repo_url: str) -> None:
     verb = "would remove" if result.dry_run else "removed"
     for group in result.groups:
         echo(f"{group.source}: {result.policy}")
@@ -84,6 +85,15 @@ def _show_forget(app_state: AppState, result: ForgetResult) -> None:
             echo(f"  keep    {header.id}  {header.time:%Y-%m-%d %H:%M:%S}  {', '.join(reasons)}")
         for header in group.remove:
             echo(f"  remove  {header.id}  {header.time:%Y-%m-%d %H:%M:%S}")
+    for item in result.damaged_named:
+        echo(f"  remove  {item.id}  (header damaged: {item.error})")
+    for item in result.damaged_left:
+        note(
+            app_state,
+            f"warning: {item.error}: not considered by the policy; remove it with "
+            f"'lakeguard forget --repo {shlex.quote(repo_url)} {item.id}' or put back a good "
+            f"copy of snapshots/{item.id}.json",
+        )
     for snapshot_id, until in result.locked:
         note(
             app_state,
@@ -110,7 +120,11 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         snapshots: Annotated[
             list[str] | None,
-            typer.Argument(metavar="[SNAPSHOT]...", help="Forget these snapshots (ids)."),
+            typer.Argument(
+                metavar="[SNAPSHOT]...",
+                help="Forget these snapshots: ids, unique prefixes or random tails, or "
+                "'latest'. A snapshot whose header is damaged can be named (that is the remedy).",
+            ),
         ] = None,
         repo: RepoOption = None,
         keep_last: Annotated[int, _count("Keep the N newest snapshots.", "--keep-last")] = 0,
@@ -167,10 +181,13 @@ def register(app: typer.Typer) -> None:
 
         N = -1 keeps all of a kind. A snapshot is kept when any rule keeps it.
         Snapshots under Object Lock are kept and reported (exit 4). Bad policy
-        arguments: exit 2. --json: {"dry_run", "policy", "groups": [{"source",
-        "keep": [{"id", "time", "tags", "reasons"}], "remove": [{"id", "time",
-        "tags"}]}], "removed": [ids], "kept", "locked": [{"id", "retain_until"}],
-        "failed": [{"id", "error"}], "prune": null | <prune's JSON>}.
+        arguments: exit 2. A policy leaves snapshots with a damaged header alone
+        and warns (name them to forget them). --dry-run --prune previews prune as
+        if the snapshots were gone. --json: {"dry_run", "policy", "groups":
+        [{"source", "keep": [{"id", "time", "tags", "reasons"}], "remove": [{"id",
+        "time", "tags"}]}], "removed": [ids], "kept", "locked": [{"id",
+        "retain_until"}], "failed": [{"id", "error"}], "damaged": [{"id", "time",
+        "error", "named"}], "prune": null | <prune's JSON>}.
         """
         from lakeguard.ops.forget import forget
         from lakeguard.ops.snapshots import source_url
@@ -208,16 +225,18 @@ def register(app: typer.Typer) -> None:
         if prune_after:
             from lakeguard.ops.prune import prune
 
+            # A dry run removed nothing: prune takes what forget would remove as gone.
             pruned = prune(
                 repository,
                 dry_run=dry_run,
                 grace=grace_delta,
                 concurrency=app_state.settings.concurrency,
+                forgotten=result.removed if dry_run else (),
             )
         if app_state.json:
             print_json({**result.to_json(), "prune": pruned.to_json() if pruned else None})
         else:
-            _show_forget(app_state, result)
+            _show_forget(app_state, result, repository.url)
             if pruned is not None:
                 _show_prune(app_state, pruned)
         locked = len(result.locked) + (pruned.locked.count if pruned else 0)
@@ -234,7 +253,9 @@ def register(app: typer.Typer) -> None:
         """Delete archives, catalog files and manifests no snapshot references.
 
         Archives a running backup may reuse are kept (no lock files: a backup
-        without a snapshot header younger than --grace counts as running).
+        without a snapshot header younger than --grace counts as running, unless
+        it recorded that it failed before writing any archive). While a snapshot
+        header cannot be read, prune deletes nothing (exit 3, naming the remedy).
         Objects under Object Lock are never deleted: they are reported with their
         retain-until date and the exit code is 4. --json: {"dry_run",
         "grace_hours", "snapshots", "archives", "referenced_archives", "deleted":

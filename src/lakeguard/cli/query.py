@@ -33,7 +33,10 @@ def register(app: typer.Typer) -> None:
         version_id, snapshot_id, archive, and the year/month/day partitions).
 
         Manifests and catalog files are cached under $XDG_CACHE_HOME/lakeguard/<repo-id>
-        and only new ones are downloaded. --json: a list of row objects. Bad SQL: exit 2.
+        and only new ones are downloaded. --json: a list of row objects (valid JSON:
+        NaN and infinite floats become null). Bad SQL: exit 2. A damaged manifest
+        fails the queries that read objects (exit 3, naming the remedy); the other
+        views still answer.
         """
         from lakeguard.ops.query import query, write_json, write_table
 

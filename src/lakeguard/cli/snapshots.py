@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 
-from lakeguard.cli.context import echo, print_json, printable, state
+from lakeguard.cli.context import echo, note, print_json, printable, state
 from lakeguard.cli.repo_access import open_repo
 
 RepoOption = Annotated[str | None, typer.Option("--repo", metavar="REPO", help="The repository.")]
@@ -26,30 +27,60 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the snapshots of a repository, oldest first.
 
-        --json: a list of {"id", "time", "source", "objects", "bytes", "tags"}.
+        A snapshot whose header cannot be read is listed too, as DAMAGED, with a
+        warning on stderr and an error naming the remedy (forget it, or put back a
+        good copy of its header): exit 3.
+        --json: a list of {"id", "time", "source", "objects", "bytes", "tags",
+        "damaged"}: "damaged" is null, or why the header cannot be read (then
+        source, objects and bytes are null).
         """
+        from lakeguard.errors import OperationalError
         from lakeguard.ops.report import human_bytes
-        from lakeguard.ops.snapshots import list_snapshots, source_url
+        from lakeguard.ops.snapshots import snapshot_listing, source_url
+        from lakeguard.repository.snapshot import header_remedy
 
         app_state = state(ctx)
         repository = open_repo(app_state, repo)
-        headers = list_snapshots(repository, source=source_url(source) if source else None)
+        listing = snapshot_listing(repository, source=source_url(source) if source else None)
+        headers, damaged = listing.headers, listing.damaged
         if app_state.json:
-            print_json([header.summary() for header in headers])
-            return
-        rows = [
-            (
-                header.id,
-                header.time.strftime("%Y-%m-%d %H:%M:%S"),
-                header.source,
-                f"{header.stats.objects:,}",
-                human_bytes(header.stats.bytes),
-                ",".join(header.tags),
+            print_json(listing.to_json())
+        else:
+            rows = [
+                (
+                    header.id,
+                    header.time.strftime("%Y-%m-%d %H:%M:%S"),
+                    header.source,
+                    f"{header.stats.objects:,}",
+                    human_bytes(header.stats.bytes),
+                    ",".join(header.tags),
+                )
+                for header in headers
+            ]
+            rows += [
+                (item.id, item.time.strftime("%Y-%m-%d %H:%M:%S"), "DAMAGED", "-", "-", "")
+                for item in damaged
+            ]
+            rows.sort(key=lambda row: (row[1], row[0]))
+            _table(("ID", "TIME (UTC)", "SOURCE", "OBJECTS", "SIZE", "TAGS"), rows)
+            echo(
+                f"{len(headers)} snapshot{'s' if len(headers) != 1 else ''}"
+                + (f", {len(damaged)} damaged" if damaged else "")
             )
-            for header in headers
-        ]
-        _table(("ID", "TIME (UTC)", "SOURCE", "OBJECTS", "SIZE", "TAGS"), rows)
-        echo(f"{len(headers)} snapshot{'s' if len(headers) != 1 else ''}")
+        if damaged:
+            for item in damaged:
+                note(app_state, f"warning: {item.error}")
+            if len(damaged) == 1:
+                sid = damaged[0].id
+                raise OperationalError(
+                    f"snapshot {sid} is damaged: {header_remedy(repository.url, sid)}"
+                )
+            where = shlex.quote(repository.url)
+            raise OperationalError(
+                f"{len(damaged)} snapshot headers are damaged (named above): remove them with "
+                f"'lakeguard forget --repo {where} ID...' or put back good copies of their "
+                "snapshots/<id>.json"
+            )
 
     @app.command("ls")
     def ls_cmd(

@@ -57,6 +57,7 @@ from lakeguard.repository.layout import (
 from lakeguard.repository.manifest import ManifestRow, ManifestWriter, read_manifest
 from lakeguard.repository.repo import Repository, default_cache_dir
 from lakeguard.repository.reuse import Orphans, ReuseIndex, find_orphans
+from lakeguard.repository.runs import RunFailure
 from lakeguard.repository.snapshot import SnapshotHeader, SnapshotStats
 from lakeguard.repository.spool import RowSpool
 from lakeguard.storage.base import ObjectInfo, Store
@@ -302,9 +303,12 @@ def backup(
     # The source is listed from now on, on a thread of its own, while the
     # repository's state is read (run record, snapshots, parent manifest):
     # their round trips overlap (a no-change backup is mostly round trips).
-    with Ahead(
-        batched(store.list(location.prefix), LIST_BATCH), depth=4, name="lakeguard-list"
-    ) as listing:
+    with (
+        Ahead(
+            batched(store.list(location.prefix), LIST_BATCH), depth=4, name="lakeguard-list"
+        ) as listing,
+        RunFailure(repo, snapshot_id) as run_failure,  # runs/<id>.failed.json if it fails
+    ):
         run_doc = {
             "kind": "lakeguard-run",
             "format": FORMAT_VERSION,
@@ -321,6 +325,7 @@ def backup(
             (json.dumps(run_doc, indent=2) + "\n").encode(),
             content_type="application/json",
         )
+        run_failure.armed = True
         history = repo.snapshots(source=source.url)
         parent = history[-1] if history else None
         result.parent = parent.id if parent else None

@@ -41,8 +41,8 @@ from lakeguard.ops.check_data import ArchiveReport, MemberRef, read_archive
 from lakeguard.ops.report import Capped
 from lakeguard.repository.layout import ARCHIVE_SUFFIX, ARCHIVES
 from lakeguard.repository.manifest import open_manifest
-from lakeguard.repository.repo import Repository
-from lakeguard.repository.snapshot import SnapshotHeader, list_snapshot_ids
+from lakeguard.repository.repo import ManifestDamaged, Repository
+from lakeguard.repository.snapshot import HeaderDamaged, SnapshotHeader, list_snapshot_ids
 
 if TYPE_CHECKING:
     import duckdb
@@ -190,10 +190,14 @@ def _headers(
         where = f"snapshot {snapshot_id}"
         try:
             header = SnapshotHeader.decode(
-                repo.read_bytes(repo.layout.snapshot(snapshot_id)), where=where
+                repo.read_bytes(repo.layout.snapshot(snapshot_id)),
+                where=where,
+                snapshot_id=snapshot_id,
             )
         except NotFoundError:
             return Problem("header", f"{where}: header vanished while checking", snapshot_id)
+        except HeaderDamaged as exc:
+            return Problem("header", exc.with_remedy(repo.url).message, snapshot_id)
         except OperationalError as exc:
             return Problem("header", exc.message, snapshot_id)
         if header.id != snapshot_id:
@@ -225,6 +229,8 @@ def _manifests(
         try:
             path = repo.fetch_manifest(header, directory)
             open_manifest(path)
+        except ManifestDamaged as exc:  # its message says "run check": not here
+            return Problem("manifest", exc.reason, header.id)
         except OperationalError as exc:
             return Problem("manifest", exc.message, header.id)
         return path
@@ -364,6 +370,7 @@ class _Checker:
             ).seek_table()
         except ArchiveDamaged as exc:
             self.result.problems.append(Problem("seek-table", exc.message, archive=archive))
+            self._unlocatable(archive, refs, sizes[archive], exc.message)
             return None
         for ref in refs:
             error = _frame_errors(table, ref)
@@ -371,6 +378,22 @@ class _Checker:
                 where = f"archive {archive} member {ref.member!r} at {ref.frame_offset}"
                 self.damaged.append((archive, ref, f"{where}: {error}"))
         return table
+
+    def _unlocatable(self, archive: str, refs: list[MemberRef], size: int, why: str) -> None:
+        """Name the objects of an archive whose seek table is unreadable (truncated, or
+        overwritten): those whose frames run past the end of the file are lost; the
+        others cannot be checked against the table, and --read-data reads them."""
+        reading = self.chosen is not None and archive in self.chosen
+        for ref in refs:
+            end = ref.frame_offset + ref.frame_length
+            where = f"archive {archive} member {ref.member!r} at {ref.frame_offset}"
+            if end > size:
+                error = f"{where}: its frames end at byte {end}, the archive has {size} ({why})"
+            elif reading:
+                continue  # read whole below: judged by its bytes
+            else:
+                error = f"{where}: not checked, {why} (--read-data reads the member)"
+            self.damaged.append((archive, ref, error))
 
     def record(self, report: ArchiveReport) -> None:
         result = self.result

@@ -10,6 +10,13 @@ The run record goes first so that no moment exists where a run record has no
 header and looks like a backup in progress (prune would then defer). Once the
 header is gone, the snapshot is gone; the manifest after it is tidying (prune
 deletes a manifest left behind by a crash here). Archives are prune's.
+
+Snapshots are named as every command names them (full id, unique prefix or
+random tail, ``latest``). A header that cannot be read can be named too:
+forgetting it is the remedy for it (its run record, header and manifest go,
+the manifest by its standard name). A policy leaves such a snapshot alone
+(its source and time are unknown) and reports it: without it, a policy keeps
+the same snapshots or more, never fewer.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from lakeguard.repository.cache import RepoCache
 from lakeguard.repository.removal import Remover
 from lakeguard.repository.repo import Repository
 from lakeguard.repository.retention import RetentionPolicy, apply_policy
-from lakeguard.repository.snapshot import SnapshotHeader, match_snapshot_id
+from lakeguard.repository.snapshot import DamagedHeader, SnapshotHeader, match_snapshot_id
 from lakeguard.timeparse import iso
 
 
@@ -55,6 +62,9 @@ class ForgetResult:
     removed: list[str] = field(default_factory=list)  # dry run: would be removed
     locked: list[tuple[str, datetime]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # headers that cannot be read: named (removed like the others) or left alone
+    damaged_named: list[DamagedHeader] = field(default_factory=list)
+    damaged_left: list[DamagedHeader] = field(default_factory=list)
 
     @property
     def kept(self) -> int:
@@ -69,12 +79,41 @@ class ForgetResult:
             "kept": self.kept,
             "locked": [{"id": sid, "retain_until": iso(until)} for sid, until in self.locked],
             "failed": [{"id": sid, "error": error} for sid, error in self.failed],
+            "damaged": [
+                {**item.to_json(), "named": named}
+                for named, items in ((True, self.damaged_named), (False, self.damaged_left))
+                for item in items
+            ],
         }
 
 
-def _by_ids(headers: list[SnapshotHeader], wanted: Sequence[str]) -> list[Group]:
-    ids = [header.id for header in headers]
-    chosen = {match_snapshot_id(ids, text.strip()) for text in wanted}
+def _resolve(
+    headers: list[SnapshotHeader], damaged: list[DamagedHeader], wanted: Sequence[str]
+) -> set[str]:
+    """The ids named by ``wanted`` (as restore and ls take them), damaged headers included."""
+    ids = sorted([header.id for header in headers] + [item.id for item in damaged])
+    chosen: set[str] = set()
+    for raw in wanted:
+        text = raw.strip()
+        if not text:
+            raise UsageError("empty snapshot id: give an id from 'lakeguard snapshots' or 'latest'")
+        if text != "latest":
+            chosen.add(match_snapshot_id(ids, text))
+            continue
+        if not headers:
+            raise UsageError("no snapshot to forget as 'latest': the repository has none")
+        newest = headers[-1]  # sorted by (time, finished, id)
+        newer = [item.id for item in damaged if item.id[:16] > newest.id[:16]]
+        if newer:
+            raise UsageError(
+                f"the newest snapshot, {newer[-1]}, has a damaged header: name it by its id "
+                "instead of 'latest'"
+            )
+        chosen.add(newest.id)
+    return chosen
+
+
+def _by_ids(headers: list[SnapshotHeader], chosen: set[str]) -> list[Group]:
     groups: dict[str, Group] = {}
     for header in headers:
         group = groups.setdefault(header.source, Group(header.source))
@@ -125,35 +164,37 @@ def forget(
             "no policy: give --keep-last/--keep-daily/... N, --keep-within D, --keep-tag T, "
             "or the ids of the snapshots to forget"
         )
-    headers = RepoCache(repo, cache_dir).headers()  # headers never change: cached copies serve
+    # Headers never change: cached copies serve.
+    headers, damaged = RepoCache(repo, cache_dir).read_headers()
     if source is not None:
         headers = [header for header in headers if header.source == source]
-    if source is not None and not headers:
+    if source is not None and not headers and not snapshot_ids:
         raise UsageError(f"no snapshot of {source} in this repository (see 'lakeguard snapshots')")
-    groups = _by_ids(headers, snapshot_ids) if snapshot_ids else _by_policy(headers, policy, now)
+    chosen = _resolve(headers, damaged, snapshot_ids) if snapshot_ids else set()
+    groups = _by_ids(headers, chosen) if snapshot_ids else _by_policy(headers, policy, now)
     description = "forget " + ", ".join(snapshot_ids) if snapshot_ids else policy.describe()
     result = ForgetResult(dry_run=dry_run, policy=description, groups=groups)
+    result.damaged_named = [item for item in damaged if item.id in chosen]
+    result.damaged_left = [item for item in damaged if item.id not in chosen]
     remover = Remover(repo, now=now)
     layout = repo.layout
-    for group in groups:
-        for header in group.remove:
-            if dry_run:
-                result.removed.append(header.id)
-                continue
-            until = remover.locked_until(layout.snapshot(header.id))
-            if until is not None:
-                result.locked.append((header.id, until))
-                continue
-            for relative in (
-                layout.run(header.id),
-                layout.snapshot(header.id),
-                header.manifest,
-            ):
-                removal = remover.remove(relative)
-                if not removal.removed:
-                    error = removal.error or f"{relative} is locked"
-                    result.failed.append((header.id, error))
-                    break
-            else:
-                result.removed.append(header.id)
+    doomed = [(header.id, header.manifest) for group in groups for header in group.remove] + [
+        (item.id, layout.manifest(item.id)) for item in result.damaged_named
+    ]
+    for snapshot_id, manifest in doomed:
+        if dry_run:
+            result.removed.append(snapshot_id)
+            continue
+        until = remover.locked_until(layout.snapshot(snapshot_id))
+        if until is not None:
+            result.locked.append((snapshot_id, until))
+            continue
+        for relative in (layout.run(snapshot_id), layout.snapshot(snapshot_id), manifest):
+            removal = remover.remove(relative)
+            if not removal.removed:
+                error = removal.error or f"{relative} is locked"
+                result.failed.append((snapshot_id, error))
+                break
+        else:
+            result.removed.append(snapshot_id)
     return result

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lakeguard.errors import NotFoundError, UsageError
+from lakeguard.errors import NotFoundError, OperationalError, UsageError
 from lakeguard.location import parse_location
 from lakeguard.ops.report import Capped
 from lakeguard.repository.cache import RepoCache
@@ -44,7 +44,6 @@ from lakeguard.repository.layout import (
     ARCHIVE_SUFFIX,
     ARCHIVES,
     MANIFESTS,
-    RUNS,
     SourceRef,
     archive_id_of,
     archive_run,
@@ -55,6 +54,8 @@ from lakeguard.repository.layout import (
 from lakeguard.repository.manifest import open_manifest
 from lakeguard.repository.removal import Removal, Remover
 from lakeguard.repository.repo import Repository
+from lakeguard.repository.runs import list_runs
+from lakeguard.repository.snapshot import DamagedHeader, header_remedy
 from lakeguard.timeparse import iso
 
 DEFAULT_GRACE = timedelta(hours=24)
@@ -144,13 +145,7 @@ def _referenced(paths: Iterable[Path]) -> set[str]:
 
 
 def _run_ids(repo: Repository) -> set[str]:
-    prefix = repo.key(RUNS)
-    ids: set[str] = set()
-    for info in repo.store.list(prefix):
-        name = info.key[len(prefix) :]
-        if name.endswith(".json") and is_snapshot_id(name[:-5]):
-            ids.add(name[:-5])
-    return ids
+    return list_runs(repo).started
 
 
 def _run_source(repo: Repository, run_id: str) -> str | None:
@@ -183,18 +178,28 @@ class _Pruner:
         self.in_progress: dict[str, RunInProgress] = {}
         self.abandoned: list[str] = []
         self.seen_runs: set[str] = set()
+        self.failed_runs: set[str] = set()  # runs/<id>.failed.json present
+        self.run_records: set[str] = set()
         self.archives: dict[str, int] = {}
         self.catalog: dict[str, list[CatalogFile]] = {}
         self.manifests: list[str] = []
 
-    def read(self, cache: RepoCache) -> None:
-        headers = cache.headers()
+    def read(self, cache: RepoCache, forgotten: frozenset[str] = frozenset()) -> None:
+        headers, damaged = cache.read_headers()
+        damaged = [item for item in damaged if item.id not in forgotten]
+        if damaged:
+            raise _refusal(self.repo, damaged)
+        headers = [header for header in headers if header.id not in forgotten]
         self.snapshot_ids = {header.id for header in headers}
         # Each manifest's SHA-256 is checked even when cached: a wrong reference
         # list here would delete data a snapshot needs.
         manifests = cache.manifests_dir
         self.referenced = _referenced(self.repo.fetch_manifest(h, manifests) for h in headers)
-        self.classify_runs(_run_ids(self.repo))
+        self.seen_runs.update(forgotten)
+        runs = list_runs(self.repo)
+        self.failed_runs = runs.failed
+        self.run_records = runs.started
+        self.classify_runs(runs.started)
         for entry in list_catalog(self.repo):  # catalog before archives: see _decide
             self.catalog.setdefault(entry.archive_id, []).append(entry)
         repo = self.repo
@@ -204,8 +209,11 @@ class _Pruner:
         prefix = repo.key(MANIFESTS)
         for info in repo.store.list(prefix):
             name = info.key[len(prefix) :]
-            if name.endswith(".parquet") and is_snapshot_id(name[:-8]):
-                self.manifests.append(name[:-8])
+            # A forgotten snapshot's manifest is forget's to delete, not an orphan.
+            snapshot_id = name[:-8]
+            ours = name.endswith(".parquet") and is_snapshot_id(snapshot_id)
+            if ours and snapshot_id not in forgotten:
+                self.manifests.append(snapshot_id)
 
     def classify_runs(self, run_ids: set[str]) -> bool:
         """Sort new run records into in progress / abandoned; True if one is in progress."""
@@ -215,6 +223,8 @@ class _Pruner:
             if run_id in self.snapshot_ids:
                 continue
             young = self.now - snapshot_id_time(run_id) < self.grace
+            if young and self._failed_empty(run_id):
+                young = False  # it failed, writes nothing more and left nothing to adopt
             # A header written after the snapshot list was read: that run just
             # finished and its manifest was not read, so it counts as running.
             if young or self.repo.exists(self.repo.layout.snapshot(run_id)):
@@ -223,6 +233,22 @@ class _Pruner:
             else:
                 self.abandoned.append(run_id)
         return found
+
+    def _failed_empty(self, run_id: str) -> bool:
+        """Whether the run recorded its failure and landed no archive (runs.py)."""
+        if run_id not in self.failed_runs:
+            return False
+        prefix = self.repo.key(self.repo.layout.run_archives(run_id))
+        return next(iter(self.repo.store.list(prefix)), None) is None
+
+    def stale_failure_records(self) -> list[str]:
+        """``.failed.json`` records of abandoned runs, and of runs whose record is gone."""
+        abandoned = set(self.abandoned)
+        return [
+            self.repo.layout.run_failed(run_id)
+            for run_id in sorted(self.failed_runs)
+            if run_id in abandoned or run_id not in self.run_records
+        ]
 
     def _keep_reason(self, archive: str) -> str | None:
         if not self.in_progress:
@@ -265,6 +291,21 @@ class _Pruner:
         return plan
 
 
+def _refusal(repo: Repository, damaged: list[DamagedHeader]) -> OperationalError:
+    """Why prune deletes nothing while a header cannot be read, and what to do."""
+    first = damaged[0]
+    more = (
+        f" (and {len(damaged) - 1} other header(s): see 'lakeguard snapshots')"
+        if (len(damaged) > 1)
+        else ""
+    )
+    return OperationalError(
+        f"snapshot {first.id} is damaged ({first.error}){more}: prune deletes nothing, "
+        "since it cannot know which archives that snapshot references; "
+        f"{header_remedy(repo.url, first.id)}, then prune again"
+    )
+
+
 def _record(result: PruneResult, removal: Removal) -> bool:
     if removal.locked_until is not None:
         result.locked.append((removal.relative, removal.locked_until))
@@ -281,20 +322,33 @@ def prune(
     now: datetime | None = None,
     cache_dir: Path | None = None,
     concurrency: int = 16,
+    forgotten: Iterable[str] = (),
 ) -> PruneResult:
-    """Delete unreferenced archives, their catalog files and orphan manifests (see above)."""
+    """Delete unreferenced archives, their catalog files and orphan manifests (see above).
+
+    ``forgotten`` (dry runs only): snapshots to take as removed, with their run
+    records and manifests, as ``forget --dry-run --prune`` previews them.
+    A header that cannot be read stops prune before it deletes anything
+    (OperationalError naming the remedy), unless it is among ``forgotten``.
+    """
     if grace < timedelta(0):
         raise UsageError("--grace must not be negative")
+    assumed = frozenset(forgotten)
+    if assumed and not dry_run:
+        raise UsageError("prune takes snapshots as forgotten only in a dry run")
     clock = time.monotonic()
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     result = PruneResult(dry_run=dry_run, grace=grace)
     pruner = _Pruner(repo, grace, moment)
-    pruner.read(RepoCache(repo, cache_dir, concurrency=concurrency))
+    pruner.read(RepoCache(repo, cache_dir, concurrency=concurrency), assumed)
     remover = Remover(repo, now=moment)
     if not dry_run:
         for run_id in pruner.abandoned:
             if _record(result, remover.remove(repo.layout.run(run_id))):
                 result.deleted_runs += 1
+        # After the run records: a failure record left alone means nothing.
+        for relative in pruner.stale_failure_records():
+            _record(result, remover.remove(relative))
         # A backup that began while this prune read the repository is in
         # progress too: what it may reuse must stay.
         pruner.classify_runs(_run_ids(repo))

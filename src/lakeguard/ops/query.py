@@ -14,6 +14,7 @@ A query never changes the repository: the views read local files only.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -21,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lakeguard.errors import UsageError
+from lakeguard.errors import LakeguardError, OperationalError, UsageError
 from lakeguard.repository.cache import CacheView, RepoCache, SyncStats
 from lakeguard.repository.catalog import (
     CATALOG_COLUMNS,
@@ -88,20 +89,31 @@ def snapshots_table(headers: list[SnapshotHeader]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def _objects_view(con: duckdb.DuckDBPyConnection, manifests: list[Path]) -> None:
+def _objects_view(
+    con: duckdb.DuckDBPyConnection, manifests: list[Path], damage: str | None = None
+) -> None:
+    """The ``objects`` view; with ``damage`` (a manifest could not be read) a query
+    that reads the view fails with that message, other views stay usable."""
     import pyarrow as pa
 
+    name = "objects_readable" if damage else "objects"
     if not manifests:
         schema = manifest_schema()
         empty = pa.schema([pa.field("snapshot_id", pa.string()), *schema]).empty_table()
-        con.register("objects", empty)
-        return
-    files = "[" + ", ".join(_quote(str(path)) for path in manifests) + "]"
-    con.execute(
-        "CREATE VIEW objects AS SELECT "
-        "regexp_extract(filename, '([^/\\\\]+)\\.parquet$', 1) AS snapshot_id, "
-        f"* EXCLUDE (filename) FROM read_parquet({files}, filename = true)"
-    )
+        con.register(name, empty)
+    else:
+        files = "[" + ", ".join(_quote(str(path)) for path in manifests) + "]"
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT "
+            "regexp_extract(filename, '([^/\\\\]+)\\.parquet$', 1) AS snapshot_id, "
+            f"* EXCLUDE (filename) FROM read_parquet({files}, filename = true)"
+        )
+    if damage:
+        # error() in a one-row filter: raised when the view is read, never folded away
+        con.execute(
+            "CREATE VIEW objects AS SELECT o.* FROM "
+            f"(SELECT 1 AS one WHERE error({_quote(damage)}) IS NULL) AS d, objects_readable o"
+        )
 
 
 def _catalog_view(con: duckdb.DuckDBPyConnection, catalog_dir: Path) -> None:
@@ -128,7 +140,8 @@ def connect(view: CacheView, *, spill: Path | None = None) -> duckdb.DuckDBPyCon
     con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
     con.register("snapshots", snapshots_table(view.headers))
-    _objects_view(con, [view.manifests[header.id] for header in view.headers])
+    readable = [view.manifests[h.id] for h in view.headers if h.id in view.manifests]
+    _objects_view(con, readable, _damage(view))
     _catalog_view(con, view.catalog_dir)
     return con
 
@@ -163,13 +176,31 @@ class QueryResult:
         self.close()
 
 
-def _guarded(reader: Any) -> Iterator[pa.RecordBatch]:
+def _damage(view: CacheView) -> str | None:
+    """The error a query reading ``objects`` gets while a manifest cannot be read."""
+    if not view.damaged_manifests:
+        return None
+    first = min(view.damaged_manifests)
+    more = len(view.damaged_manifests) - 1
+    return view.damaged_manifests[first] + (
+        f" ({more} other manifest(s) damaged too)" if more else ""
+    )
+
+
+def _failure(exc: Exception, damage: str | None) -> LakeguardError:
+    """A DuckDB error as lakeguard's: the damaged-manifest guard (exit 3), else bad SQL."""
+    if damage is not None and damage in str(exc):
+        return OperationalError(damage)
+    return UsageError(f"query failed: {_first_line(exc)}")
+
+
+def _guarded(reader: Any, damage: str | None) -> Iterator[pa.RecordBatch]:
     import duckdb
 
     try:
         yield from reader
     except duckdb.Error as exc:
-        raise UsageError(f"query failed: {_first_line(exc)}") from None
+        raise _failure(exc, damage) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -187,13 +218,16 @@ def query(
     """Run ``sql`` over the views ``snapshots``, ``objects`` and ``catalog``.
 
     Bad SQL (syntax, unknown column) is a UsageError naming DuckDB's reason.
+    While a manifest cannot be read, a query reading ``objects`` raises
+    OperationalError naming it and the remedy; the other views still answer.
     """
     import duckdb
 
     if not sql.strip():
         raise UsageError('empty query: give SQL such as "SELECT * FROM snapshots"')
     cache = RepoCache(repo, cache_dir, concurrency=concurrency)
-    view = cache.sync()
+    view = cache.sync(tolerate_damage=True)
+    damage = _damage(view)
     con = connect(view, spill=cache.root / "duckdb-spill")
     try:
         relation = con.sql(sql)
@@ -204,15 +238,18 @@ def query(
         columns = list(reader.schema.names)
     except duckdb.Error as exc:
         con.close()
-        raise UsageError(f"query failed: {_first_line(exc)}") from None
-    return QueryResult(columns, _guarded(reader), view.stats, con)
+        raise _failure(exc, damage) from None
+    return QueryResult(columns, _guarded(reader, damage), view.stats, con)
 
 
 # -- rendering (shared by the CLI and tests) ---------------------------------------
 
 
 def json_value(value: Any) -> Any:
-    """A query value as JSON: times ISO-8601 UTC, decimals as numbers, bytes as hex."""
+    """A query value as JSON: times ISO-8601 UTC, decimals as numbers, bytes as hex,
+    NaN and infinities as null (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, datetime):
         return iso(value) if value.tzinfo is not None else value.isoformat()
     if isinstance(value, date | time):
@@ -220,7 +257,9 @@ def json_value(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, Decimal):  # sum() of integers is HUGEINT: a decimal with no places
-        return int(value) if value == value.to_integral_value() else float(value)
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else json_value(float(value))
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     if isinstance(value, dict):
@@ -236,7 +275,7 @@ def write_json(result: QueryResult, out: IO[str]) -> int:
     out.write("[")
     for row in result.rows():
         out.write(",\n  " if count else "\n  ")
-        out.write(json.dumps(json_value(row), ensure_ascii=False))
+        out.write(json.dumps(json_value(row), ensure_ascii=False, allow_nan=False))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
@@ -245,6 +284,8 @@ def write_json(result: QueryResult, out: IO[str]) -> int:
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # the table shows them as DuckDB does: inf, -inf, nan
     rendered = json_value(value)
     if isinstance(rendered, list | dict):
         return json.dumps(rendered, ensure_ascii=False)

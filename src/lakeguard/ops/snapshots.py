@@ -22,7 +22,7 @@ from lakeguard.errors import UsageError
 from lakeguard.repository.cache import RepoCache
 from lakeguard.repository.manifest import COLUMNS, KeyFilter, ManifestRow, open_manifest
 from lakeguard.repository.repo import Repository
-from lakeguard.repository.snapshot import SnapshotHeader
+from lakeguard.repository.snapshot import DamagedHeader, SnapshotHeader
 from lakeguard.timeparse import iso
 
 BATCH_ROWS = 16_384
@@ -44,6 +44,50 @@ def list_snapshots(
     if source is not None:
         headers = [header for header in headers if header.source == source]
     return headers
+
+
+@dataclass(slots=True)
+class SnapshotListing:
+    """``snapshots``: the readable headers, oldest first, and those that cannot be read."""
+
+    headers: list[SnapshotHeader]
+    damaged: list[DamagedHeader]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """One entry per snapshot in time order; a damaged one has only its id, its
+        time (from the id) and ``damaged``, the reason (null for readable ones)."""
+        entries = [
+            (header.time, header.id, {**header.summary(), "damaged": None})
+            for header in self.headers
+        ]
+        entries += [
+            (
+                item.time,
+                item.id,
+                {
+                    "id": item.id,
+                    "time": iso(item.time),
+                    "source": None,
+                    "objects": None,
+                    "bytes": None,
+                    "tags": [],
+                    "damaged": item.error,
+                },
+            )
+            for item in self.damaged
+        ]
+        return [entry for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1]))]
+
+
+def snapshot_listing(
+    repo: Repository, *, source: str | None = None, cache_dir: Path | None = None
+) -> SnapshotListing:
+    """What ``snapshots`` shows: every readable header (only ``source``'s when given) and
+    every header that cannot be read (whatever ``source``: its source is unknown)."""
+    headers, damaged = RepoCache(repo, cache_dir).read_headers()
+    if source is not None:
+        headers = [header for header in headers if header.source == source]
+    return SnapshotListing(headers, damaged)
 
 
 def _glob(text: str | None) -> KeyFilter:

@@ -27,8 +27,13 @@ from typing import TypeVar
 from lakeguard.errors import NotFoundError
 from lakeguard.repository.catalog import CatalogFile, list_catalog
 from lakeguard.repository.layout import CATALOG, CATALOG_SUFFIX, is_snapshot_id
-from lakeguard.repository.repo import Repository, default_cache_dir
-from lakeguard.repository.snapshot import SnapshotHeader, list_snapshot_ids
+from lakeguard.repository.repo import ManifestDamaged, Repository, default_cache_dir
+from lakeguard.repository.snapshot import (
+    DamagedHeader,
+    HeaderDamaged,
+    SnapshotHeader,
+    list_snapshot_ids,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -53,6 +58,7 @@ class CacheView:
     manifests: dict[str, Path]  # snapshot id -> local manifest
     catalog_dir: Path
     stats: SyncStats = field(default_factory=SyncStats)
+    damaged_manifests: dict[str, str] = field(default_factory=dict)  # id -> message
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -97,7 +103,20 @@ class RepoCache:
     # -- headers -----------------------------------------------------------------
 
     def headers(self) -> list[SnapshotHeader]:
-        """Every complete snapshot, oldest first; new headers fetched, gone ones dropped."""
+        """Every complete snapshot, oldest first; new headers fetched, gone ones dropped.
+
+        A header that cannot be read raises HeaderDamaged, its message naming
+        what to do (``read_headers`` lists the readable ones instead).
+        """
+        headers, damaged = self.read_headers()
+        if damaged:
+            first = damaged[0]
+            error = HeaderDamaged(first.error, snapshot_id=first.id)
+            raise error.with_remedy(self.repo.url)
+        return headers
+
+    def read_headers(self) -> tuple[list[SnapshotHeader], list[DamagedHeader]]:
+        """The readable headers (oldest first) and those that cannot be read (id order)."""
         repo = self.repo
         ids = list(list_snapshot_ids(repo.store, repo.layout))
         wanted = set(ids)
@@ -109,24 +128,30 @@ class RepoCache:
                 (self.manifests_dir / f"{path.stem}.parquet").unlink(missing_ok=True)
                 self.stats.removed += 1
 
-        def load(snapshot_id: str) -> SnapshotHeader | None:
+        def load(snapshot_id: str) -> SnapshotHeader | DamagedHeader | None:
             path = directory / f"{snapshot_id}.json"
+            where = f"snapshot {snapshot_id}"
             if path.exists():
-                data = path.read_bytes()
-            else:
                 try:
-                    data = repo.read_bytes(repo.layout.snapshot(snapshot_id))
-                except NotFoundError:
-                    return None  # forgotten between the listing and the read
-                header = SnapshotHeader.decode(data, where=f"snapshot {snapshot_id}")
-                _atomic_write(path, data)
-                self.stats.headers_fetched += 1
-                return header
-            return SnapshotHeader.decode(data, where=f"snapshot {snapshot_id} (cached)")
+                    return SnapshotHeader.decode(path.read_bytes(), snapshot_id=snapshot_id)
+                except HeaderDamaged:
+                    path.unlink(missing_ok=True)  # a damaged local copy: read the repository's
+            try:
+                data = repo.read_bytes(repo.layout.snapshot(snapshot_id))
+            except NotFoundError:
+                return None  # forgotten between the listing and the read
+            try:  # decoded before caching: a damaged header is never cached
+                header = SnapshotHeader.decode(data, where=where, snapshot_id=snapshot_id)
+            except HeaderDamaged as exc:
+                return DamagedHeader(snapshot_id, exc.reason)
+            _atomic_write(path, data)
+            self.stats.headers_fetched += 1
+            return header
 
-        headers = [header for header in self._map(load, ids) if header is not None]
+        loaded = self._map(load, ids)
+        headers = [item for item in loaded if isinstance(item, SnapshotHeader)]
         headers.sort(key=lambda header: (header.time, header.finished, header.id))
-        return headers
+        return headers, [item for item in loaded if isinstance(item, DamagedHeader)]
 
     # -- manifests ---------------------------------------------------------------
 
@@ -141,11 +166,30 @@ class RepoCache:
         self.stats.manifests_fetched += 1
         return fetched
 
-    def manifests(self, headers: Iterable[SnapshotHeader]) -> dict[str, Path]:
-        """Manifests of ``headers`` (fetched side by side); others' cached copies dropped."""
+    def manifests(
+        self, headers: Iterable[SnapshotHeader], *, damaged: dict[str, str] | None = None
+    ) -> dict[str, Path]:
+        """Manifests of ``headers`` (fetched side by side).
+
+        A manifest missing or not matching its header raises ManifestDamaged,
+        unless ``damaged`` is a dict: then its message is stored there by
+        snapshot id and the manifest left out.
+        """
         chosen = list(headers)
-        paths = self._map(self.manifest, chosen)
-        return {header.id: path for header, path in zip(chosen, paths, strict=True)}
+
+        def fetch(header: SnapshotHeader) -> Path | None:
+            try:
+                return self.manifest(header)
+            except ManifestDamaged as exc:
+                if damaged is None:
+                    raise
+                damaged[header.id] = exc.message
+                return None
+
+        paths = self._map(fetch, chosen)
+        return {
+            header.id: path for header, path in zip(chosen, paths, strict=True) if path is not None
+        }
 
     def drop_stale_manifests(self, keep: Iterable[str]) -> None:
         wanted = set(keep)
@@ -189,10 +233,15 @@ class RepoCache:
 
     # -- all ---------------------------------------------------------------------
 
-    def sync(self, *, catalog: bool = True) -> CacheView:
-        """Headers, their manifests and (optionally) the catalog, up to date."""
+    def sync(self, *, catalog: bool = True, tolerate_damage: bool = False) -> CacheView:
+        """Headers, their manifests and (optionally) the catalog, up to date.
+
+        ``tolerate_damage``: a damaged manifest is left out and named in
+        ``CacheView.damaged_manifests`` instead of raising.
+        """
         headers = self.headers()
-        manifests = self.manifests(headers)
-        self.drop_stale_manifests(manifests)
+        damaged: dict[str, str] | None = {} if tolerate_damage else None
+        manifests = self.manifests(headers, damaged=damaged)
+        self.drop_stale_manifests(h.id for h in headers)
         catalog_dir = self.sync_catalog() if catalog else self.catalog_dir
-        return CacheView(headers, manifests, catalog_dir, self.stats)
+        return CacheView(headers, manifests, catalog_dir, self.stats, damaged or {})

@@ -4,6 +4,7 @@
 
     lakeguard-repo.json                                  RepoConfig (repo.py)
     runs/<snapshot-id>.json                              a backup run began
+    runs/<snapshot-id>.failed.json                       ... and failed (no header will come)
     snapshots/<snapshot-id>.json                         SnapshotHeader, written last
     manifests/<snapshot-id>.parquet                      one row per object
     archives/<yyyy>/<mm>/<dd>/<archive-id>.tar.zst       seekable tar.zst
@@ -36,6 +37,7 @@ MANIFESTS = "manifests/"
 ARCHIVES = "archives/"
 CATALOG = "catalog/"
 RUNS = "runs/"
+RUN_FAILED_SUFFIX = ".failed.json"
 ARCHIVE_SUFFIX = ".tar.zst"
 CATALOG_SUFFIX = ".tar.zst.jsonl"
 MANIFEST_MEMBER = "manifest.json"
@@ -133,6 +135,10 @@ class RepoLayout:
 
     def run(self, snapshot_id: str) -> str:
         return f"{RUNS}{snapshot_id}.json"
+
+    def run_failed(self, snapshot_id: str) -> str:
+        """Written by a run that failed cleanly: it writes nothing more, and no header."""
+        return f"{RUNS}{snapshot_id}{RUN_FAILED_SUFFIX}"
 
     def archive(self, archive_id_text: str) -> str:
         run = archive_run(archive_id_text)

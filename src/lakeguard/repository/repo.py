@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shlex
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,12 +35,21 @@ from lakeguard.errors import (
 )
 from lakeguard.location import Location
 from lakeguard.repository.layout import FORMAT_VERSION, RepoLayout
-from lakeguard.repository.snapshot import SnapshotHeader, list_snapshots, resolve_snapshot
+from lakeguard.repository.snapshot import (
+    DamagedHeader,
+    HeaderDamaged,
+    SnapshotHeader,
+    header_remedy,
+    list_snapshots,
+    resolve_snapshot,
+)
 from lakeguard.storage.base import DEFAULT_PART_SIZE, PutResult, Store
 from lakeguard.timeparse import iso
 
 if TYPE_CHECKING:
     from lakeguard.archive.reader import ArchiveReader
+
+log = logging.getLogger(__name__)
 
 REPO_KIND = "lakeguard-repo"
 LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
@@ -112,6 +123,25 @@ class RepoConfig:
             ) from None
 
 
+class ManifestDamaged(OperationalError):
+    """A snapshot's manifest is missing or not the one its header names.
+
+    ``reason`` says what is wrong; the message adds what to do. ``check``
+    reports the reason only (the rest of the message points at check).
+    """
+
+    def __init__(self, repo_url: str, header: SnapshotHeader, reason: str) -> None:
+        quoted = shlex.quote(repo_url)
+        super().__init__(
+            f"repository {repo_url} is damaged: {reason}: the snapshot cannot be read; put "
+            f"back a good copy of {header.manifest}, or remove the snapshot with 'lakeguard "
+            f"forget --repo {quoted} {header.id}' ('lakeguard check --repo {quoted}' "
+            "lists all damage)"
+        )
+        self.reason = reason
+        self.snapshot_id = header.id
+
+
 @dataclass(slots=True)
 class Repository:
     """An open repository: its store, its folder in the store, and its settings."""
@@ -183,12 +213,30 @@ class Repository:
         return True
 
     def snapshots(self, *, source: str | None = None) -> list[SnapshotHeader]:
-        """Complete snapshots, oldest first (only those of ``source`` if given)."""
-        return list_snapshots(self.store, self.layout, source=source)
+        """Complete snapshots, oldest first (only those of ``source`` if given).
+
+        A header that cannot be read is left out with a warning: its source is
+        unknown, so a backup choosing its parent here only loses the reuse it
+        would have offered (it picks an older parent, or none), which is safe.
+        Commands that must see every snapshot (prune) read headers otherwise.
+        """
+        damaged: list[DamagedHeader] = []
+        headers = list_snapshots(self.store, self.layout, source=source, damaged=damaged)
+        for item in damaged:
+            log.warning(
+                "warning: skipping snapshot %s: %s; %s",
+                item.id,
+                item.error,
+                header_remedy(self.url, item.id),
+            )
+        return headers
 
     def snapshot(self, text: str, *, source: str | None = None) -> SnapshotHeader:
         """``latest``, a full id, a unique id prefix or a unique random tail."""
-        return resolve_snapshot(self.store, self.layout, text, source=source)
+        try:
+            return resolve_snapshot(self.store, self.layout, text, source=source)
+        except HeaderDamaged as exc:
+            raise exc.with_remedy(self.url) from None
 
     def fetch_manifest(self, header: SnapshotHeader, directory: Path) -> Path:
         """The snapshot's manifest as a local file in ``directory``, checked by SHA-256.
@@ -213,15 +261,16 @@ class Repository:
                     out.write(chunk)
         except NotFoundError:
             partial.unlink(missing_ok=True)
-            raise OperationalError(
-                f"repository {self.url} is damaged: snapshot {header.id} has no manifest "
-                f"({header.manifest}); run 'lakeguard check'"
+            raise ManifestDamaged(
+                self.url, header, f"snapshot {header.id} has no manifest ({header.manifest})"
             ) from None
         if header.manifest_sha256 and digest.hexdigest() != header.manifest_sha256:
             partial.unlink(missing_ok=True)
-            raise OperationalError(
-                f"repository {self.url} is damaged: manifest of snapshot {header.id} does not "
-                "match the SHA-256 in its header; run 'lakeguard check'"
+            raise ManifestDamaged(
+                self.url,
+                header,
+                f"the manifest of snapshot {header.id} ({header.manifest}) does not match "
+                "the SHA-256 in its header",
             )
         partial.replace(path)
         return path

@@ -8,6 +8,8 @@ start time, so the listing is chronological.
 from __future__ import annotations
 
 import json
+import logging
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -24,6 +26,48 @@ from lakeguard.storage.base import Store
 from lakeguard.timeparse import iso
 
 HEADER_KIND = "lakeguard-snapshot"
+log = logging.getLogger(__name__)
+
+
+class HeaderDamaged(OperationalError):
+    """A snapshot header that cannot be read. ``reason`` says why, without a remedy."""
+
+    def __init__(self, reason: str, *, snapshot_id: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.snapshot_id = snapshot_id
+
+    def with_remedy(self, repo_url: str) -> HeaderDamaged:
+        """The same error, its message naming what to do."""
+        error = HeaderDamaged(self.reason, snapshot_id=self.snapshot_id)
+        if self.snapshot_id:
+            error.message = f"{self.reason}; {header_remedy(repo_url, self.snapshot_id)}"
+        return error
+
+
+def header_remedy(repo_url: str, snapshot_id: str) -> str:
+    """What to do about a damaged header (the snapshot is lost without it)."""
+    return (
+        f"remove it with 'lakeguard forget --repo {shlex.quote(repo_url)} {snapshot_id}' "
+        f"or put back a good copy of snapshots/{snapshot_id}.json"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedHeader:
+    """A header listed in snapshots/ that cannot be read."""
+
+    id: str
+    error: str
+
+    @property
+    def time(self) -> datetime:
+        from lakeguard.repository.layout import snapshot_id_time
+
+        return snapshot_id_time(self.id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "time": iso(self.time), "error": self.error}
 
 
 @dataclass(slots=True)
@@ -94,7 +138,10 @@ class SnapshotHeader:
         return (json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n").encode()
 
     @classmethod
-    def decode(cls, data: bytes, *, where: str = "snapshot header") -> SnapshotHeader:
+    def decode(
+        cls, data: bytes, *, where: str = "snapshot header", snapshot_id: str = ""
+    ) -> SnapshotHeader:
+        """Parse a header; HeaderDamaged (naming ``snapshot_id``) when it cannot be."""
         try:
             doc = json.loads(data)
             if doc.get("kind") != HEADER_KIND:
@@ -131,8 +178,8 @@ class SnapshotHeader:
             )
         except OperationalError:
             raise
-        except (ValueError, KeyError, TypeError) as exc:
-            raise OperationalError(f"{where} is damaged: {exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise HeaderDamaged(f"{where} is damaged: {exc}", snapshot_id=snapshot_id) from None
 
 
 def _parse(text: str) -> datetime:
@@ -156,27 +203,47 @@ def read_header(store: Store, layout: RepoLayout, snapshot_id: str) -> SnapshotH
         raise UsageError(
             f"no snapshot {snapshot_id} in this repository (see 'lakeguard snapshots')"
         ) from None
-    return SnapshotHeader.decode(data, where=f"snapshot {snapshot_id}")
+    return SnapshotHeader.decode(data, where=f"snapshot {snapshot_id}", snapshot_id=snapshot_id)
 
 
 def list_snapshots(
-    store: Store, layout: RepoLayout, *, source: str | None = None
+    store: Store,
+    layout: RepoLayout,
+    *,
+    source: str | None = None,
+    damaged: list[DamagedHeader] | None = None,
 ) -> list[SnapshotHeader]:
     """Headers of complete snapshots, oldest first by start time; only ``source``'s if given.
 
-    Headers are small (a few hundred bytes) and there is one per backup run,
-    so the list is held in memory.
+    A header that cannot be read raises HeaderDamaged, unless ``damaged`` is a
+    list: then it is appended there and left out (its source is unknown, so
+    it is left out whatever ``source`` is). Headers are small (a few hundred
+    bytes) and there is one per backup run, so the list is held in memory.
     """
     ids = list(list_snapshot_ids(store, layout))
+
+    def load(snapshot_id: str) -> SnapshotHeader | DamagedHeader | None:
+        try:
+            return read_header(store, layout, snapshot_id)
+        except UsageError:
+            return None  # forgotten between the listing and the read
+        except HeaderDamaged as exc:
+            if damaged is None:
+                raise
+            return DamagedHeader(snapshot_id, exc.reason)
+
     if len(ids) <= 1:
-        headers = [read_header(store, layout, sid) for sid in ids]
+        loaded = [load(sid) for sid in ids]
     else:
         # One GET per header: in parallel, or a repository of a year of
         # nightly backups would wait for 365 round trips in a row.
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(min(16, len(ids)), thread_name_prefix="lakeguard-headers") as pool:
-            headers = list(pool.map(lambda sid: read_header(store, layout, sid), ids))
+            loaded = list(pool.map(load, ids))
+    headers = [item for item in loaded if isinstance(item, SnapshotHeader)]
+    if damaged is not None:
+        damaged.extend(item for item in loaded if isinstance(item, DamagedHeader))
     if source is not None:
         headers = [header for header in headers if header.source == source]
     # Ids carry whole seconds; two runs started in the same second sort by their headers.

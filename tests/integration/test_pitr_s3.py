@@ -275,3 +275,115 @@ def test_kill_9_mid_copy_elsewhere_then_rerun_finishes_it(
     assert {k: target.get_bytes("restored/" + k[len("lake/") :]) for k in keys} == {
         k: body(k) for k in keys
     }
+
+
+# -- what exploratory testing found: as a user runs it, on the real protocol ---------------
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_a_linked_folder_in_a_local_target_is_refused_per_object(
+    s3_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lakeguard.cli import run
+
+    bucket = new_bucket(s3_client)
+    s3_client.put_object(Bucket=bucket, Key="linkdir/pwned.txt", Body=b"pwned")
+    s3_client.put_object(Bucket=bucket, Key="ok.txt", Body=b"fine")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name, argv in [
+        ("ldst", ["sync", f"s3://{bucket}"]),
+        ("ldst2", ["pitr", f"s3://{bucket}", "--at", "2099-01-01", "--to"]),
+    ]:
+        target = tmp_path / name
+        target.mkdir()
+        (target / "linkdir").symlink_to(outside)
+        assert run([*argv, str(target)]) == 4
+        line = one_error_line(capsys)
+        assert "linkdir/pwned.txt" in line and "symbolic link" in line
+        assert (target / "ok.txt").read_bytes() == b"fine"
+        assert list(outside.iterdir()) == []
+
+
+def test_a_location_naming_one_object_exits_2(
+    s3_client: Any, s3_settings: StoreSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lakeguard.cli import run
+
+    bucket = new_bucket(s3_client)
+    store = s3(bucket, s3_settings)
+    store.put("a", b"good")
+    store.put("e", b"good")
+    store.put("a-b/k", b"neighbour")
+    at = moment()
+    store.put("a", b"damaged")
+    store.delete("e")
+    iso_at = at.isoformat()
+    for argv, name in [
+        (["pitr", f"s3://{bucket}/a", "--at", iso_at, "--dry-run"], "a"),
+        (["pitr", f"s3://{bucket}/a", "--at", iso_at], "a"),
+        (["undelete", f"s3://{bucket}/e"], "e"),
+        (["undelete", f"s3://{bucket}/e/", "--dry-run"], "e"),
+    ]:
+        assert run(argv) == 2, argv
+        line = one_error_line(capsys)
+        assert f"s3://{bucket}/{name} is an object, not a folder" in line, line
+        assert f"give the folder that holds it (s3://{bucket}/)" in line
+    assert store.get_bytes("a") == b"damaged"  # nothing was done
+    assert not list(store.list("e"))
+    # The folder that holds them restores them.
+    assert run(["undelete", f"s3://{bucket}", "--json"]) == 0
+    assert store.get_bytes("e") == b"good"
+
+
+def test_dry_runs_name_the_command_that_applies_them(
+    s3_client: Any, s3_settings: StoreSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lakeguard.cli import run
+
+    source, unversioned = new_bucket(s3_client), new_bucket(s3_client, versioned=False)
+    store = s3(source, s3_settings)
+    store.put("d/k.txt", b"good")
+    at = moment()
+    store.put("d/k.txt", b"bad")
+    store.put("d/new.txt", b"new")
+    s3_client.put_object(Bucket=unversioned, Key="r/new.txt", Body=b"new")
+    s3_client.put_object(Bucket=unversioned, Key="r/k.txt", Body=b"bad")
+    to = ["--to", f"s3://{unversioned}/r", "--delete-newer"]
+    argv = ["pitr", f"s3://{source}/d", "--at", at.isoformat(), *to]
+    assert run([*argv, "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "To apply it: the same command without --dry-run and with --force "
+        f"(s3://{unversioned} keeps no versions: pitr --to would replace 1 and delete 1 "
+        "objects for good; or enable versioning on it first)"
+    )
+    assert run(argv) == 2
+    assert "add --force" in one_error_line(capsys)
+    assert run([*argv, "--force", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "To apply it: the same command without --dry-run"
+    )
+
+    # sync to the same unversioned bucket: the dry run says --force, and why.
+    sync_argv = ["sync", f"s3://{source}/d", f"s3://{unversioned}/r", "--delete", "--dry-run"]
+    s3_client.put_object(Bucket=unversioned, Key="r/stale.txt", Body=b"x")
+    assert run(sync_argv) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("To apply it: the same command without --dry-run and with --force (")
+    assert f"s3://{unversioned} keeps no versions: sync would replace 0 and delete 1" in last
+
+    # In place, with versioning suspended: no flag applies it; the dry run says what does.
+    s3_client.put_bucket_versioning(Bucket=source, VersioningConfiguration={"Status": "Suspended"})
+    store.put("d/k.txt", b"bad, as the null version")
+    assert run(["pitr", f"s3://{source}/d", "--at", at.isoformat(), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith(f"Warning: versioning is suspended on s3://{source}")
+    assert out[-1] == (
+        f"To apply it: enable versioning on s3://{source}, then the same command without "
+        "--dry-run; or restore with --to (see the warning)"
+    )

@@ -300,7 +300,7 @@ def _refusal(repo: Repository, damaged: list[DamagedHeader]) -> OperationalError
         else ""
     )
     return OperationalError(
-        f"snapshot {first.id} is damaged ({first.error}){more}: prune deletes nothing, "
+        f"{first.error}{more}: prune deletes nothing, "
         "since it cannot know which archives that snapshot references; "
         f"{header_remedy(repo.url, first.id)}, then prune again"
     )

@@ -430,3 +430,28 @@ def test_a_folder_marker_with_bytes_round_trips(tmp_path: Path) -> None:
             members = {m.name: m for m in tar.getmembers()}
     unsafe = [m for name, m in members.items() if name.startswith("_unsafe/")]
     assert len(unsafe) == 1 and unsafe[0].isreg() and unsafe[0].size == 24
+
+
+def test_folder_markers_in_archives_of_the_earlier_layout_still_restore_and_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Archives written before '/'-ending keys became _unsafe/ hold them as 'x/' members."""
+    from lakeguard.ops import backup_pack
+    from lakeguard.ops.check import check
+    from lakeguard.ops.restore import restore
+
+    monkeypatch.setattr(backup_pack, "member_name", lambda key: key)  # the earlier writer
+    source = MemoryStore.named("lake")
+    source.put("t/events/marker/", b"bytes of a folder marker")
+    repo = new_repo(tmp_path)
+    _backup(repo, tmp_path)
+    assert _rows(repo, tmp_path)["events/marker/"].member == "events/marker/"  # type: ignore[attr-defined]
+    target = MemoryStore.named("out")
+    result = restore(
+        repo, "latest", target, parse_location("memory://out/r"), cache_dir=tmp_path / "cache"
+    )
+    assert (
+        result.failed == [] and target.get_bytes("r/events/marker/") == b"bytes of a folder marker"
+    )
+    report = check(repo, read_data=True)
+    assert report.ok and report.read_data

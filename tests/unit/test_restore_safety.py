@@ -238,3 +238,53 @@ def test_the_same_content_rule() -> None:
             is False
         )
     assert same_content(_row(3, None, sha), ObjectInfo("k", 3, md5)) is None
+
+
+def test_the_target_is_compared_by_merging_two_sorted_streams() -> None:
+    """Nothing of the listing is held: rows and listed objects meet in key order."""
+    from lakeguard.ops.restore import _pairs
+
+    def row(key: str) -> ManifestRow:
+        return ManifestRow(
+            key=key,
+            size=1,
+            sha256="0" * 64,
+            archive="a",
+            member=key,
+            frame_offset=0,
+            frame_length=1,
+        )
+
+    def listed(*keys: str) -> Iterator[tuple[str, ObjectInfo]]:
+        for key in keys:
+            yield key, ObjectInfo(key=key, size=1)
+
+    rows = [row(k) for k in ("a", "b/1", "b/3", "c", "e")]
+    pairs = _pairs(iter(rows), listed("0", "a", "b/2", "b/3", "d", "e", "f"))
+    assert [r.key for r, _info in pairs] == ["a", "b/3", "e"]
+
+    consumed: list[str] = []
+
+    def counted() -> Iterator[ManifestRow]:
+        for r in rows:
+            consumed.append(r.key)
+            yield r
+
+    assert list(_pairs(counted(), listed())) == []  # an empty target
+    assert consumed == ["a"]  # stops at once: the manifest is not read through
+
+
+def test_a_rerun_over_a_target_with_other_keys_between_skips_exactly_the_restored(
+    tmp_path: Path,
+) -> None:
+    repo, data = _repo(tmp_path)
+    out = tmp_path / "out"
+    _restore(repo, tmp_path, str(out))
+    for name in ("0first", "dt=2026-02-02/zz-extra", "dt=2026-02-03/part-000.csv0", "zlast"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"not in the snapshot")
+    (out / KEY).write_bytes(b"changed")
+    again = _restore(repo, tmp_path, str(out), force=True)
+    assert again.unchanged == len(data) - 1 and again.restored == again.replaced == 1
+    assert (out / KEY).read_bytes() == data[KEY]
+    assert (out / "zlast").read_bytes() == b"not in the snapshot"

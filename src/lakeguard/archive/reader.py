@@ -108,6 +108,16 @@ def decompress_frames(data: bytes | memoryview, where: str = "archive") -> Itera
         position += length
 
 
+def is_member(name: str, is_dir: bool, recorded: str) -> bool:
+    """Whether a member read as ``name`` is the one a manifest recorded as ``recorded``.
+
+    Tar readers drop a folder's trailing ``/``. Archives written before keys
+    ending in ``/`` became ``_unsafe/`` members hold them as regular members
+    named ``x/``, which read back with the ``/`` kept.
+    """
+    return name == recorded or (is_dir and name == recorded.rstrip("/"))
+
+
 @dataclass(slots=True)
 class Member:
     """One member being read: its tar header and a one-shot iterator of its data."""

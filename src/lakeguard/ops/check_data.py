@@ -25,6 +25,7 @@ from lakeguard.archive.reader import (
     Member,
     MemberBuffer,
     decompress_chunks,
+    is_member,
     open_member_stream,
     read_member,
 )
@@ -101,7 +102,7 @@ def _verify_member(cursor: _Cursor, ref: MemberRef, where: str) -> str | None:
             member = read_member(b"".join(cursor.take(ref.frame_length)), where=where)
         else:
             member = open_member_stream(cursor.take(ref.frame_length), where=where)
-        if member.name != ref.member.rstrip("/"):
+        if not is_member(member.name, member.is_dir, ref.member):
             return f"{where}: tar member is {member.name!r}, manifests say {ref.member!r}"
         digest = hashlib.sha256()
         size = 0

@@ -49,10 +49,12 @@ program has no recorded ETag and is hashed.
 from __future__ import annotations
 
 import hashlib
-import heapq
+import json
 import re
+import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -60,7 +62,13 @@ from pathlib import Path
 from typing import Any
 
 from lakeguard import cpu
-from lakeguard.archive.reader import ArchiveDamaged, ArchiveReader, Member, read_member
+from lakeguard.archive.reader import (
+    ArchiveDamaged,
+    ArchiveReader,
+    Member,
+    is_member,
+    read_member,
+)
 from lakeguard.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -184,7 +192,7 @@ def restore_row(repo: Repository, row: ManifestRow, target: Store, location: Loc
 
 
 def _check_member(row: ManifestRow, name: str, size: int, is_dir: bool) -> None:
-    if name != row.member.rstrip("/"):
+    if not is_member(name, is_dir, row.member):
         raise ArchiveDamaged(
             f"archive {row.archive} at {row.frame_offset} holds {name!r}, not {row.member!r}"
         )
@@ -380,17 +388,36 @@ def _check_local_parents(location: Location) -> None:
         raise UsageError(f"{candidate} is not a directory: cannot restore into {path}")
 
 
-def _list_target(target: Store, location: Location, key_filter: KeyFilter) -> dict[str, ObjectInfo]:
-    """The target's current objects among the selected keys, by key relative to the location."""
+def _target_listing(
+    target: Store, location: Location, key_filter: KeyFilter
+) -> Iterator[tuple[str, ObjectInfo]]:
+    """The target's current objects among the selected keys, by relative key, in key order."""
     prefix = location.prefix
-    found: dict[str, ObjectInfo] = {}
     for info in target.list(prefix):
         if info.is_delete_marker or not info.key.startswith(prefix):
             continue
         relative = info.key[len(prefix) :]
         if key_filter.selects_all or key_filter.matches(relative):
-            found[relative] = info
-    return found
+            yield relative, info
+
+
+def _pairs(
+    rows: Iterable[ManifestRow], listing: Iterator[tuple[str, ObjectInfo]]
+) -> Iterator[tuple[ManifestRow, ObjectInfo]]:
+    """Rows whose key the target holds, with what it holds: a merge of two sorted streams.
+
+    Manifests are in key order and stores list in key order, so nothing is
+    held but the current item of each (a target of millions of objects costs
+    no memory); an empty target stops the merge at once.
+    """
+    listed = next(listing, None)
+    for row in rows:
+        while listed is not None and listed[0] < row.key:
+            listed = next(listing, None)
+        if listed is None:
+            return
+        if listed[0] == row.key:
+            yield row, listed[1]
 
 
 def _etag_shape(etag: str) -> str | None:
@@ -419,55 +446,98 @@ def same_content(row: ManifestRow, info: ObjectInfo) -> bool | None:
     return None
 
 
-@dataclass(slots=True)
-class _Existing:
-    """What the restore found in the target: per existing key, whether it is the same."""
-
-    same: dict[str, bool] = field(default_factory=dict)
-
-    def skip(self, key: str) -> bool:
-        return self.same.get(key, False)
-
-    def replaces(self, key: str) -> bool:
-        return self.same.get(key) is False
-
-
-def _compare(
-    rows: Iterable[ManifestRow],
-    existing: dict[str, ObjectInfo],
+def _verdicts(
+    pairs: Iterable[tuple[ManifestRow, ObjectInfo]],
     target: Store,
     location: Location,
     concurrency: int,
-) -> _Existing:
-    from lakeguard.ops.sync import bounded_map, sha256_of
+) -> Iterator[tuple[str, bool]]:
+    """(key, same) per existing object, in key order; undecided ones read and hashed.
 
-    found = _Existing()
-    unsure: list[tuple[str, str]] = []
-    for row in rows:
-        info = existing.get(row.key)
-        if info is None:
-            continue
-        verdict = same_content(row, info)
-        if verdict is None:
-            unsure.append((row.key, row.sha256))
-        else:
-            found.same[row.key] = verdict
-    existing.clear()
-    if not unsure:
-        return found
+    Hashing runs on a pool, at most ``2 x concurrency`` ahead of the oldest
+    undecided key, so the verdicts still come out in key order.
+    """
+    from lakeguard.ops.sync import sha256_of
 
-    def hashed(item: tuple[str, str]) -> tuple[str, bool | None]:
-        key, sha256 = item
+    def hashed(key: str, sha256: str) -> bool | None:
         try:
-            return key, sha256_of(target, location.key(key)) == sha256
+            return sha256_of(target, location.key(key)) == sha256
         except NotFoundError:
-            return key, None  # gone since listed: a new object
+            return None  # gone since listed: a new object
 
+    window: deque[tuple[str, bool | Future[bool | None]]] = deque()
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="restore-compare") as pool:
-        for key, verdict in bounded_map(pool, unsure, hashed, window=2 * concurrency):
-            if verdict is not None:
-                found.same[key] = verdict
-    return found
+        try:
+            for row, info in pairs:
+                verdict = same_content(row, info)
+                if verdict is None:
+                    window.append((row.key, pool.submit(hashed, row.key, row.sha256)))
+                else:
+                    window.append((row.key, verdict))
+                while window and (
+                    len(window) > 2 * concurrency or not isinstance(window[0][1], Future)
+                ):
+                    yield from _settled(window.popleft())
+            while window:
+                yield from _settled(window.popleft())
+        finally:
+            for _key, waiting in window:
+                if isinstance(waiting, Future):
+                    waiting.cancel()
+
+
+def _settled(item: tuple[str, bool | Future[bool | None]]) -> Iterator[tuple[str, bool]]:
+    key, verdict = item
+    same = verdict.result() if isinstance(verdict, Future) else verdict
+    if same is not None:
+        yield key, same
+
+
+class _Verdicts:
+    """The verdicts of a first pass, spooled to a file in key order (JSON lines).
+
+    The first pass must finish before anything is written (overwrites may
+    need --force); the second merges the spool with the manifest again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+
+    def write(self, verdicts: Iterable[tuple[str, bool]], result: RestoreResult) -> None:
+        with self.path.open("w", encoding="utf-8") as out:
+            for key, same in verdicts:
+                out.write(json.dumps([key, same]) + "\n")
+                self.count += 1
+                if not same:
+                    result.replaced += 1
+                    if len(result.first_replaced) < 10:
+                        result.first_replaced.append(key)
+
+    def read(self) -> Iterator[tuple[str, bool]]:
+        if not self.count:
+            return
+        with self.path.open(encoding="utf-8") as lines:
+            for line in lines:
+                key, same = json.loads(line)
+                yield key, same
+
+
+def _marked(
+    rows: Iterable[ManifestRow], verdicts: Iterator[tuple[str, bool]], result: RestoreResult
+) -> Iterator[tuple[ManifestRow, bool]]:
+    """(row, overwrites) for each row to write; rows the target holds already are counted."""
+    pending = next(verdicts, None)
+    for row in rows:
+        while pending is not None and pending[0] < row.key:
+            pending = next(verdicts, None)
+        if pending is not None and pending[0] == row.key:
+            if pending[1]:
+                result.unchanged += 1
+                continue
+            yield row, True
+        else:
+            yield row, False
 
 
 def _refusal(
@@ -516,46 +586,35 @@ def restore(
     cache = (cache_dir or default_cache_dir(repo)) / "manifests"
     manifest = repo.fetch_manifest(header, cache)
     exists = prepare_destination(target, scheme=location.scheme, dry_run=dry_run)
-    existing = _list_target(target, location, key_filter) if exists else {}
-    found = _Existing()
-    if existing:
-        found = _compare(_select(manifest, key_filter), existing, target, location, concurrency)
-        replaced = [key for key, same in found.same.items() if not same]
-        result.replaced = len(replaced)
-        result.first_replaced = heapq.nsmallest(10, replaced)
-        refusal = _refusal(target, location, result, force=force)
-        if refusal is not None and not dry_run:
-            raise UsageError(refusal)
-        result.refusal = refusal
-    rows = _unchanged_skipped(_select(manifest, key_filter), found, result)
-    if dry_run:
-        _plan(rows, found, location, result)
-    else:
-        result.replaced = 0  # counted again as written
-        _restore_rows(
-            repo, rows, target, location, result, found, concurrency, on_progress, keep_failures
-        )
+    with tempfile.TemporaryDirectory(prefix="lakeguard-restore-") as scratch:
+        verdicts = _Verdicts(Path(scratch) / "verdicts.jsonl")
+        if exists:
+            listing = _target_listing(target, location, key_filter)
+            pairs = _pairs(_select(manifest, key_filter), listing)
+            verdicts.write(_verdicts(pairs, target, location, concurrency), result)
+            refusal = _refusal(target, location, result, force=force)
+            if refusal is not None and not dry_run:
+                raise UsageError(refusal)
+            result.refusal = refusal
+        rows = _marked(_select(manifest, key_filter), verdicts.read(), result)
+        if dry_run:
+            _plan(rows, location, result)
+        else:
+            result.replaced = 0  # counted again as written
+            _restore_rows(
+                repo, rows, target, location, result, concurrency, on_progress, keep_failures
+            )
     result.seconds = time.monotonic() - clock
     return result
 
 
-def _unchanged_skipped(
-    rows: Iterable[ManifestRow], found: _Existing, result: RestoreResult
-) -> Iterator[ManifestRow]:
-    for row in rows:
-        if found.skip(row.key):
-            result.unchanged += 1
-        else:
-            yield row
-
-
 def _plan(
-    rows: Iterable[ManifestRow], found: _Existing, location: Location, result: RestoreResult
+    rows: Iterable[tuple[ManifestRow, bool]], location: Location, result: RestoreResult
 ) -> None:
     """A dry run: what would be written, and the keys a local target would refuse."""
     from lakeguard.storage.local import check_key
 
-    for row in rows:
+    for row, overwrites in rows:
         if location.scheme == "file":
             try:
                 check_key(location.key(row.key))
@@ -564,29 +623,37 @@ def _plan(
                 continue
         result.planned += 1
         result.planned_bytes += row.size
-        result.keys.append((row.key, row.size, found.replaces(row.key)))
+        result.keys.append((row.key, row.size, overwrites))
 
 
 def _restore_rows(
     repo: Repository,
-    rows: Iterable[ManifestRow],
+    marked: Iterable[tuple[ManifestRow, bool]],
     target: Store,
     location: Location,
     result: RestoreResult,
-    found: _Existing,
     concurrency: int,
     on_progress: ProgressCallback | None,
     keep_failures: int,
 ) -> None:
     failures = 0
+    overwriting: set[str] = set()  # keys in flight that overwrite an object
+
+    def rows() -> Iterator[ManifestRow]:
+        for row, overwrites in marked:
+            if overwrites:
+                overwriting.add(row.key)
+            yield row
 
     def record(done: _Done) -> None:
         nonlocal failures
+        overwrote = done.key in overwriting
+        overwriting.discard(done.key)
         if done.error is None:
             result.restored += 1
             result.verified += 1
             result.bytes += done.size
-            result.replaced += found.replaces(done.key)
+            result.replaced += overwrote
             if on_progress is not None:
                 on_progress(1, done.size)
             return
@@ -601,7 +668,7 @@ def _restore_rows(
     with ThreadPoolExecutor(concurrency, thread_name_prefix="lakeguard-restore") as pool:
         pending: set[Future[list[_Done]]] = set()
         try:
-            for group in _groups(rows):
+            for group in _groups(rows()):
                 result.planned += len(group)
                 result.planned_bytes += sum(row.size for row in group)
                 if len(pending) >= 2 * concurrency:

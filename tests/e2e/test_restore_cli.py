@@ -114,3 +114,24 @@ def test_a_target_under_a_regular_file_is_exit_2(
         assert run(["restore", "latest", "--repo", repo, "--to", to, *extra]) == 2
         assert "is not a directory" in _one_line_error(capsys)
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_damage_and_write_failures_in_one_run_name_the_damage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 'a/x' sorts first: its member is the archive's first frame, damaged below;
+    # 'b/y' cannot be written because a file stands where its folder would be.
+    noise = "".join(f"{n * 7919 % 10007:05d}" for n in range(600))  # compresses poorly
+    repo = _backup(tmp_path, {"a/x": noise, "b/y": "second", "c/z": "third"})
+    (archive,) = Path(repo).rglob("*.tar.zst")
+    raw = bytearray(archive.read_bytes())
+    raw[100] ^= 0x08
+    archive.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b").write_text("a file where a folder should be")
+    capsys.readouterr()
+    assert run(["restore", "latest", "--repo", repo, "--to", str(out), "--force"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "repository damaged: 1 object(s) not restored (first: a/x:" in err
+    assert err.endswith("; 1 more failed to write")

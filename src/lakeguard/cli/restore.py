@@ -134,8 +134,11 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             raise PartialFailure(f"{count} object(s) would fail (first: {key}: {error})")
         if result.damaged:
+            key, error = result.first_damaged or (key, error)
+            others = count - result.damaged
             raise OperationalError(
-                f"repository damaged: {count} object(s) not restored (first: {key}: {error})"
+                f"repository damaged: {result.damaged} object(s) not restored (first: {key}: "
+                f"{error})" + (f"; {others} more failed to write" if others > 0 else "")
             )
         raise PartialFailure(f"{count} object(s) not restored (first: {key}: {error})")
 

@@ -118,6 +118,7 @@ class RestoreResult:
     seconds: float = 0.0
     dry_run: bool = False
     damaged: int = 0  # failures that are the repository's fault
+    first_damaged: tuple[str, str] | None = None  # (key, error) of the first of those
     # failed writes; in a dry run, the keys the target would refuse
     failed: list[tuple[str, str]] = field(default_factory=list)
     # dry run: what would be written (key, size, whether it overwrites an object)
@@ -659,6 +660,8 @@ def _restore_rows(
             return
         failures += 1
         result.damaged += done.damaged
+        if done.damaged and result.first_damaged is None:
+            result.first_damaged = (done.key, done.error)
         if len(result.failed) < keep_failures:
             result.failed.append((done.key, done.error))
         exc = done.exception

@@ -24,6 +24,10 @@ delete marker, and an undelete removes only delete markers, which hold no data
 (see pitr_plan). In a bucket whose versioning is *suspended*, a write replaces
 the key's ``null`` version: such writes are refused before anything changes.
 
+A LOC whose folder lists nothing while an object of its name exists is
+refused before anything is planned (see ``versions_under``): it names one
+object, not a folder.
+
 Idempotent and resumable: each run plans from the live listing, and each action
 re-checks its key first, so a re-run after a crash (even kill -9) finishes the
 work without copying anything twice, and a re-run after success plans nothing.

@@ -22,7 +22,12 @@ A join rather than a merge of two sorted listings: stores disagree on key
 order (SeaweedFS lists a folder's keys before a sibling ``a-b``).
 
 Replacing or deleting objects in a DST without versioning destroys them for
-good: that needs ``force``. Copying what is missing never does.
+good: that needs ``force`` (a dry run says so, and why). Copying what is
+missing never does.
+
+A location is a folder: ``s3://b/a`` lists ``a/``. When that lists nothing
+and an object ``a`` exists, the command is refused rather than run on an
+empty folder (an empty SRC with ``--delete`` would empty DST).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lakeguard.cli import run
-from lakeguard.cli.context import printable
+from lakeguard.cli.text import printable
 
 FORGED = "x\nsnapshot 0 objects -- FORGED"
 ESCAPE = "y\x1b[31mred"

@@ -13,7 +13,9 @@ from lakeguard.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, Lak
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"lakeguard: {message}", file=sys.stderr)
+    from lakeguard.cli.text import printable
+
+    print(f"lakeguard: {printable(message)}", file=sys.stderr)
     return code
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from lakeguard.cli.text import printable
 from lakeguard.location import Location, parse_location
 from lakeguard.storage import StoreSettings
 
@@ -60,22 +60,6 @@ def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, default=_default, indent=2, ensure_ascii=False))
     sys.stdout.write("\n")
     sys.stdout.flush()
-
-
-# C0 and C1 control characters and DEL: object keys are data, and a key holding
-# a newline or a terminal escape must not forge report lines or drive the
-# terminal. Every line a command prints is one line by construction.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char, f"\\x{ord(char):02x}")
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters shown as escapes (``\\n``, ``\\x1b``)."""
-    return _CONTROL.sub(_escape, text)
 
 
 def echo(text: str = "") -> None:

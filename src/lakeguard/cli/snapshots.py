@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 
-from lakeguard.cli.context import echo, note, print_json, printable, state
+from lakeguard.cli.context import echo, note, print_json, state
 from lakeguard.cli.repo_access import open_repo
+from lakeguard.cli.text import printable
 
 RepoOption = Annotated[str | None, typer.Option("--repo", metavar="REPO", help="The repository.")]
 SourceOption = Annotated[

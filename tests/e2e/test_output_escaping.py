@@ -36,3 +36,22 @@ def test_listed_keys_cannot_forge_lines_or_drive_the_terminal(
     assert "\x1b" not in out
     assert not any(line.startswith("snapshot 0 objects") for line in out.splitlines())
     assert "x\\nsnapshot 0 objects -- FORGED" in out and "y\\x1b[31mred" in out
+
+
+def test_error_lines_escape_what_they_quote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakeguard.errors import PartialFailure
+    from lakeguard.ops import snapshots
+
+    def failing(*args: object, **kwargs: object) -> object:
+        raise PartialFailure(f"1 object(s) failed (first: {FORGED}{ESCAPE})")
+
+    monkeypatch.setattr(snapshots, "list_objects", failing)
+    repo = str(tmp_path / "repo")
+    assert run(["init", repo, "-q"]) == 0
+    capsys.readouterr()
+    assert run(["ls", "--repo", repo, "latest"]) == 4
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and len(err.strip().splitlines()) == 1
+    assert "(first: x\\nsnapshot 0 objects -- FORGEDy\\x1b[31mred)" in err

@@ -88,3 +88,22 @@ def test_overlapping_locations_are_refused() -> None:
     replica, _ = stores()
     with pytest.raises(UsageError, match="overlap"):
         sync(replica, SRC, replica, parse_location("memory://replica/lake/sub"))
+
+
+def test_delete_from_an_empty_source_needs_force() -> None:
+    """A misspelled SRC lists nothing: --delete would empty DST, versioned or not."""
+    _replica, prod = stores()
+    empty = MemoryStore("empty-src")
+    empty.create()
+    nowhere = parse_location("memory://empty-src/misspelled")
+    with pytest.raises(UsageError, match="holds no objects: --delete would delete all 6 objects"):
+        sync(empty, nowhere, prod, DST, delete=True)
+    assert contents(prod, "lake/") == FILES
+
+    dry = sync(empty, nowhere, prod, DST, delete=True, dry_run=True)
+    assert dry.to_json()["force_needed"].startswith("memory://empty-src/misspelled/ holds no")
+    assert "check SRC first" in dry.lines()[-1]
+
+    done = sync(empty, nowhere, prod, DST, delete=True, force=True)
+    assert done.to_json()["applied"] == {"copy": 0, "delete": 6}
+    assert sync(empty, nowhere, prod, DST).plan.actions == 0  # without --delete: nothing

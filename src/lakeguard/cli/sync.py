@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--force",
-                help="Allow replacing or deleting objects in a DST without versioning.",
+                help="Allow replacing or deleting objects in a DST without versioning, "
+                "and --delete from an SRC that holds no objects (it empties DST).",
             ),
         ] = False,
         plan_out: Annotated[

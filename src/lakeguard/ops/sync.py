@@ -372,6 +372,17 @@ def _action(row: _Row, src_location: Location, dst_location: Location) -> Action
     )
 
 
+def _emptying(src: Location, dst: Location, listed: int, deletes: int) -> str | None:
+    """Why --delete from an empty SRC needs --force: it would delete all of DST.
+
+    A misspelled or not yet written SRC lists nothing, and deleting every
+    object of a replica is never what that run meant, versioned DST or not.
+    """
+    if listed or not deletes:
+        return None
+    return f"{src} holds no objects: --delete would delete all {deletes:,} objects of {dst}"
+
+
 # -- applying copies and deletes between two stores ---------------------------------
 
 
@@ -517,6 +528,7 @@ class SyncResult:
     outcome: Outcome = field(default_factory=Outcome)
     plan_file: str | None = None
     force_needed: str | None = None  # a dry run: why applying it needs --force
+    emptying: str | None = None  # --delete from an empty SRC: why it needs --force
     seconds: float = 0.0
 
     @property
@@ -562,6 +574,12 @@ class SyncResult:
         for action in (COPY, DELETE):
             out.extend(key_lines(action, self.plan.first[action], self.plan.counts[action]))
         if self.dry_run:
+            if self.emptying is not None:
+                out.append(
+                    f"To apply it: check SRC first ({self.emptying}); if that is meant, "
+                    "the same command without --dry-run and with --force"
+                )
+                return out
             out.extend(apply_hint(actions=self.plan.actions, force_needed=self.force_needed))
             return out
         applied = self.outcome.applied
@@ -733,9 +751,14 @@ def sync(
             checked=found.checked,
             plan_file=str(plan_out) if plan_out else None,
         )
+        emptying = _emptying(src_location, dst_location, listed.objects, found.plan.counts[DELETE])
         if dry_run:
-            result.force_needed = None if force else force_reason(dst, found, what="sync")
+            if not force:
+                result.emptying = emptying
+                result.force_needed = emptying or force_reason(dst, found, what="sync")
         else:
+            if emptying is not None and not force:
+                raise UsageError(f"{emptying}: check SRC, or add --force")
             require_force(dst, found, force=force, what="sync")
             result.outcome = apply_transfer(
                 src, dst, plan_path, concurrency=concurrency, on_progress=on_progress

@@ -139,6 +139,25 @@ def test_output_in_a_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
         )
 
 
+def test_only_an_inventory_is_replaced(tmp_path: Path) -> None:
+    """-o replaces yesterday's inventory, never a file that is something else."""
+    location = parse_location("memory://lake/db")
+    output = tmp_path / "inv.parquet"
+    take_inventory(_lake(), location, output=output)
+    take_inventory(_lake(), location, output=output)  # again: replaced
+    assert read_inventory(output).location == "memory://lake/db/"
+    for name, body in (("script.py", b"print('keep me')\n"), ("other.parquet", None)):
+        precious = tmp_path / name
+        if body is None:
+            pq.write_table(pa.table({"a": [1]}), precious)
+        else:
+            precious.write_bytes(body)
+        before = precious.read_bytes()
+        with pytest.raises(UsageError, match="exists and is not a lakeguard inventory"):
+            take_inventory(_lake(), location, output=precious)
+        assert precious.read_bytes() == before
+
+
 def test_missing_inventory_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"nope\.parquet does not exist") as info:
         read_inventory(tmp_path / "nope.parquet")

@@ -142,6 +142,23 @@ def _check_output(output: Path) -> None:
         raise UsageError(
             f"cannot write the inventory to {output}: directory {output.parent} does not exist"
         )
+    if output.exists() and not _is_inventory(output):
+        raise UsageError(
+            f"{output} exists and is not a lakeguard inventory: choose another -o, "
+            "or remove it first"
+        )
+
+
+def _is_inventory(path: Path) -> bool:
+    """Whether ``path`` is an inventory file (replacing one is what -o is for)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError):
+        return False
+    return META_LOCATION in metadata
 
 
 def take_inventory(

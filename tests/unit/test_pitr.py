@@ -313,3 +313,21 @@ def test_failed_and_unverified_keys_are_listed() -> None:
     assert result.to_json()["verified"]["failed"] == 1
     text = "\n".join(result.lines())
     assert "Failed (2):" in text and "t/dt=2026-02-02/part-1.parquet: copy refused" in text
+
+
+def test_plan_out_replaces_a_plan_but_not_another_file(tmp_path: Path) -> None:
+    clock = Clock()
+    store, at = incident(clock)
+    plan_file = tmp_path / "plan.jsonl"
+    pitr(store, LOC, at=at, dry_run=True, plan_out=plan_file)
+    pitr(store, LOC, at=at, dry_run=True, plan_out=plan_file)  # an earlier plan: replaced
+    assert len(list(read_plan(plan_file))) == 5
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    pitr(store, LOC, at=at, dry_run=True, plan_out=empty)
+    for name, body in (("notes.txt", "keep me\n"), ("rows.jsonl", '{"a": 1}\n')):
+        precious = tmp_path / name
+        precious.write_text(body)
+        with pytest.raises(UsageError, match="exists and is not a plan file"):
+            pitr(store, LOC, at=at, dry_run=True, plan_out=precious)
+        assert precious.read_text() == body

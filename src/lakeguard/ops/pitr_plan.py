@@ -197,6 +197,11 @@ class PlanWriter:
             raise UsageError(
                 f"cannot write the plan to {self.path}: directory {self.path.parent} does not exist"
             )
+        if self.path.exists() and not _is_plan(self.path):
+            raise UsageError(
+                f"{self.path} exists and is not a plan file: choose another --plan-out, "
+                "or remove it first"
+            )
         self.summary = PlanSummary()
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._out: IO[str] | None = None
@@ -222,6 +227,22 @@ class PlanWriter:
         else:
             with contextlib.suppress(OSError):
                 self._partial.unlink()
+
+
+def _is_plan(path: Path) -> bool:
+    """Whether ``path`` is empty or a plan file (replacing one is what --plan-out is for)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first = handle.readline(1 << 20)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not first.strip():
+        return path.stat().st_size == len(first.encode())
+    try:
+        Action.from_json(json.loads(first))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return True
 
 
 def read_plan(path: Path, *, only: Iterable[str] | None = None) -> Iterator[Action]:

@@ -135,3 +135,26 @@ def test_damage_and_write_failures_in_one_run_name_the_damage(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "repository damaged: 1 object(s) not restored (first: a/x:" in err
     assert err.endswith("; 1 more failed to write")
+
+
+def test_include_names_folders_and_warns_when_nothing_matches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _backup(tmp_path, {"dt=1/a": "1", "dt=1/b": "2", "dt=10/c": "3", "dt=2/d": "4"})
+    out = tmp_path / "out"
+    assert run(["restore", "latest", "--repo", repo, "--to", str(out), "--include", "dt=1"]) == 0
+    assert _files(out) == {"dt=1/a": "1", "dt=1/b": "2"}
+    capsys.readouterr()
+    argv = [
+        "restore",
+        "latest",
+        "--repo",
+        repo,
+        "--to",
+        str(tmp_path / "o2"),
+        "--include",
+        "s/dt=1",
+    ]
+    assert run(argv) == 0
+    assert "warning: no object of snapshot" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())

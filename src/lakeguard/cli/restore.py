@@ -36,12 +36,17 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--include",
                 metavar="GLOB",
-                help="Only keys matching GLOB (relative to the backed-up location; repeatable).",
+                help="Only keys matching GLOB (relative to the backed-up location; '*' crosses "
+                "'/'; a folder's name selects what is under it; repeatable).",
             ),
         ] = None,
         exclude: Annotated[
             list[str] | None,
-            typer.Option("--exclude", metavar="GLOB", help="Skip keys matching GLOB (repeatable)."),
+            typer.Option(
+                "--exclude",
+                metavar="GLOB",
+                help="Skip keys matching GLOB, or under it (repeatable).",
+            ),
         ] = None,
         dry_run: Annotated[
             bool,
@@ -125,6 +130,13 @@ def register(app: typer.Typer) -> None:
             )
             for key, error in result.failed[:20]:
                 note(app_state, f"failed: {key}: {error}")
+        selected = result.planned + result.unchanged + len(result.failed)
+        if (include or exclude) and not selected:
+            note(
+                app_state,
+                f"warning: no object of snapshot {result.snapshot_id} matches the globs "
+                "(they match keys relative to the backed-up location: see 'lakeguard ls')",
+            )
         if result.refusal is not None:
             raise UsageError(result.refusal)
         if not result.failed:

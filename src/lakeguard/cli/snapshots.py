@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
             typer.Argument(
                 metavar="[GLOB]",
                 help="Only keys matching GLOB (relative to the backed-up location; "
-                "'*' crosses '/'; 'dir/' selects a folder).",
+                "'*' crosses '/'; a folder's name selects what is under it).",
             ),
         ] = None,
         repo: RepoOption = None,

@@ -6,7 +6,8 @@
                 and archives hold the matching keys
 
 Globs follow ``restore --include``: ``fnmatch`` over the whole key (``*``
-crosses ``/``), a glob ending in ``/`` selects a folder. ``find`` also
+crosses ``/``) and over each folder it lies in, so a folder's name selects
+what is under it (``manifest.KeyFilter``). ``find`` also
 matches the full source key (``events/`` + key), so a path copied from a
 Spark error finds its object.
 """

@@ -274,9 +274,10 @@ class KeyFilter:
     """``--include``/``--exclude`` globs over keys relative to the backed-up location.
 
     A glob is matched against the whole key with ``fnmatch`` rules (``*``
-    crosses ``/``); a glob ending in ``/`` selects everything under that folder.
-    A key is selected when it matches some include (or there are none) and no
-    exclude.
+    crosses ``/``), and against each folder the key lies in, as restic and
+    rsync match paths: ``dt=2026-02-11`` (or ``dt=2026-02-1?``, or
+    ``dt=2026-02-11/``) selects everything under that folder. A key is
+    selected when it matches some include (or there are none) and no exclude.
     """
 
     includes: tuple[str, ...] = ()
@@ -293,7 +294,17 @@ class KeyFilter:
     def _match(key: str, glob: str) -> bool:
         if glob.endswith("/") and key.startswith(glob):
             return True
-        return fnmatch.fnmatchcase(key, glob)
+        if fnmatch.fnmatchcase(key, glob):
+            return True
+        folder = glob.rstrip("/")
+        if not folder:
+            return False
+        end = key.find("/")
+        while end != -1:  # each folder the key lies in: a, a/b, a/b/c ...
+            if fnmatch.fnmatchcase(key[:end], folder):
+                return True
+            end = key.find("/", end + 1)
+        return False
 
     def matches(self, key: str) -> bool:
         if self.includes and not any(self._match(key, glob) for glob in self.includes):

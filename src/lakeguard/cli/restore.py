@@ -77,7 +77,8 @@ def register(app: typer.Typer) -> None:
         Exit 2 on bad input, an overlap or overwrites without --force (before
         anything is written), 3 when LOC's bucket is missing or the repository
         damaged (missing archive, corrupt data), 4 when some objects could not be
-        written. --dry-run exits as the real run would.
+        written. --dry-run exits 0 once it could plan, and says what the real run
+        needs (--force) and which keys it would fail.
 
         --json: restored, bytes, verified, failed[{key, error}], unchanged,
         replaced, first_replaced, snapshot_id, target, seconds, dry_run; with
@@ -119,8 +120,17 @@ def register(app: typer.Typer) -> None:
                 f"{result.planned:,} objects ({human_bytes(result.planned_bytes)}) of snapshot "
                 f"{result.snapshot_id} would be restored to {loc}{_existing(result, dry_run)}"
             )
-            if result.refusal is None and not result.failed and result.planned:
+            if result.planned and result.refusal is not None:
+                echo(
+                    "To restore them: the same command without --dry-run and with --force "
+                    f"({result.refusal.rpartition('; ')[0]})"
+                )
+            elif result.planned:
                 echo("To restore them: the same command without --dry-run")
+            if result.failed:
+                echo(
+                    f"{len(result.failed):,} object(s) would fail: their keys cannot be files here"
+                )
         else:
             echo(
                 f"restored {result.restored:,} object{'s' if result.restored != 1 else ''} "
@@ -137,14 +147,10 @@ def register(app: typer.Typer) -> None:
                 f"warning: no object of snapshot {result.snapshot_id} matches the globs "
                 "(they match keys relative to the backed-up location: see 'lakeguard ls')",
             )
-        if result.refusal is not None:
-            raise UsageError(result.refusal)
-        if not result.failed:
-            return
+        if dry_run or not result.failed:
+            return  # a dry run that could plan exits 0, as pitr's and sync's do
         key, error = result.failed[0]
         count = len(result.failed)
-        if dry_run:
-            raise PartialFailure(f"{count} object(s) would fail (first: {key}: {error})")
         if result.damaged:
             key, error = result.first_damaged or (key, error)
             others = count - result.damaged

@@ -143,8 +143,11 @@ def test_forget_then_prune(repo: str, capsys: pytest.CaptureFixture[str]) -> Non
     # the first snapshot's archive still holds 11 objects the second one reuses
     assert done["prune"]["deleted"]["archives"] == 0 and done["prune"]["referenced_archives"] == 2
 
+    assert run(["forget", "--repo", repo, "--keep-tag", "nope", "--dry-run"]) == 0
+    assert "warning: no snapshot has the tag(s) nope" in capsys.readouterr().err
     assert run(["forget", "--repo", repo, "--keep-last", "0", "--keep-tag", "nope", "--json"]) == 0
-    assert len(_json(capsys)["removed"]) == 1
+    forgotten = _json(capsys)
+    assert len(forgotten["removed"]) == 1 and forgotten["unmatched_tags"] == ["nope"]
     assert run(["prune", "--repo", repo, "--dry-run", "--json"]) == 0
     dry = _json(capsys)
     assert dry["dry_run"] and dry["deleted"]["archives"] == 2 and len(dry["deleted_archives"]) == 2

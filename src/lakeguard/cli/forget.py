@@ -94,6 +94,8 @@ def _show_forget(app_state: AppState, result: ForgetResult, repo_url: str) -> No
             f"'lakeguard forget --repo {shlex.quote(repo_url)} {item.id}' or put back a good "
             f"copy of snapshots/{item.id}.json",
         )
+    for tags in result.unmatched_tags:
+        note(app_state, f"warning: no snapshot has the tag(s) {tags}: --keep-tag {tags} kept none")
     for snapshot_id, until in result.locked:
         note(
             app_state,

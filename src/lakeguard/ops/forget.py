@@ -65,6 +65,8 @@ class ForgetResult:
     # headers that cannot be read: named (removed like the others) or left alone
     damaged_named: list[DamagedHeader] = field(default_factory=list)
     damaged_left: list[DamagedHeader] = field(default_factory=list)
+    # --keep-tag lists no snapshot has (a typo keeps nothing, as in restic)
+    unmatched_tags: list[str] = field(default_factory=list)
 
     @property
     def kept(self) -> int:
@@ -79,6 +81,7 @@ class ForgetResult:
             "kept": self.kept,
             "locked": [{"id": sid, "retain_until": iso(until)} for sid, until in self.locked],
             "failed": [{"id": sid, "error": error} for sid, error in self.failed],
+            "unmatched_tags": list(self.unmatched_tags),
             "damaged": [
                 {**item.to_json(), "named": named}
                 for named, items in ((True, self.damaged_named), (False, self.damaged_left))
@@ -174,6 +177,11 @@ def forget(
     groups = _by_ids(headers, chosen) if snapshot_ids else _by_policy(headers, policy, now)
     description = "forget " + ", ".join(snapshot_ids) if snapshot_ids else policy.describe()
     result = ForgetResult(dry_run=dry_run, policy=description, groups=groups)
+    result.unmatched_tags = [
+        ",".join(sorted(wanted))
+        for wanted in policy.tags
+        if not any(wanted <= set(header.tags) for header in headers)
+    ]
     result.damaged_named = [item for item in damaged if item.id in chosen]
     result.damaged_left = [item for item in damaged if item.id not in chosen]
     remover = Remover(repo, now=now)

@@ -188,8 +188,8 @@ def register(app: typer.Typer) -> None:
         if the snapshots were gone. --json: {"dry_run", "policy", "groups":
         [{"source", "keep": [{"id", "time", "tags", "reasons"}], "remove": [{"id",
         "time", "tags"}]}], "removed": [ids], "kept", "locked": [{"id",
-        "retain_until"}], "failed": [{"id", "error"}], "damaged": [{"id", "time",
-        "error", "named"}], "prune": null | <prune's JSON>}.
+        "retain_until"}], "failed": [{"id", "error"}], "unmatched_tags": [tags],
+        "damaged": [{"id", "time", "error", "named"}], "prune": null | <prune's JSON>}.
         """
         from lakeguard.ops.forget import forget
         from lakeguard.ops.snapshots import source_url

@@ -156,3 +156,26 @@ def test_cli_restore_into_the_repository_bucket_is_refused(
     assert code == 2 and captured.out == ""
     assert len(captured.err.strip().splitlines()) == 1 and "overlaps the repository" in captured.err
     assert after == before
+
+
+def test_keys_seaweedfs_lists_in_tree_order_are_compared_key_by_key(
+    s3_client: Any, bucket: str, s3_settings: StoreSettings, tmp_path: Path
+) -> None:
+    """SeaweedFS lists 'a/b' before 'a-b': the manifest keeps that order, a
+    directory lists 'a-b' first; a changed 'a-b' must still be seen."""
+    keys = ["a/b", "a/c", "a-b", "a.txt", "a0", "b"]
+    for key in keys:
+        s3_client.put_object(Bucket=bucket, Key=f"ord/{key}", Body=f"snap {key}".encode())
+    source = parse_location(f"s3://{bucket}/ord")
+    repo_loc = parse_location(str(tmp_path / "repo"))
+    repo = init_repository(open_store(repo_loc), repo_loc).repository
+    backup(open_store(source, s3_settings), source, repo)
+    out = parse_location(str(tmp_path / "out"))
+    first = restore(repo, "latest", open_store(out), out)
+    assert first.restored == len(keys)
+    (tmp_path / "out" / "a-b").write_bytes(b"precious local edit")
+    with pytest.raises(UsageError, match=r"overwrite 1 object .*first: a-b"):
+        restore(repo, "latest", open_store(out), out)
+    assert (tmp_path / "out" / "a-b").read_bytes() == b"precious local edit"
+    again = restore(repo, "latest", open_store(out), out, force=True)
+    assert (again.restored, again.replaced, again.unchanged) == (1, 1, len(keys) - 1)

@@ -21,6 +21,7 @@ from lakeguard.storage import open_store
 from lakeguard.storage.base import ObjectInfo, Store
 from lakeguard.storage.local import XATTR
 from lakeguard.storage.memory import MemoryStore
+from lakeguard.storage.wrappers import StoreWrapper
 
 KEY = "dt=2026-02-02/part-001.csv"
 
@@ -240,38 +241,34 @@ def test_the_same_content_rule() -> None:
     assert same_content(_row(3, None, sha), ObjectInfo("k", 3, md5)) is None
 
 
-def test_the_target_is_compared_by_merging_two_sorted_streams() -> None:
-    """Nothing of the listing is held: rows and listed objects meet in key order."""
-    from lakeguard.ops.restore import _pairs
+class TreeOrderStore(StoreWrapper):
+    """Lists in folder-tree order, as SeaweedFS's filer does ('a/b' before 'a-b')."""
 
-    def row(key: str) -> ManifestRow:
-        return ManifestRow(
-            key=key,
-            size=1,
-            sha256="0" * 64,
-            archive="a",
-            member=key,
-            frame_offset=0,
-            frame_length=1,
-        )
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        listed = list(self.inner.list(prefix, start_after=start_after))
+        return iter(sorted(listed, key=lambda info: info.key.split("/")))
 
-    def listed(*keys: str) -> Iterator[tuple[str, ObjectInfo]]:
-        for key in keys:
-            yield key, ObjectInfo(key=key, size=1)
 
-    rows = [row(k) for k in ("a", "b/1", "b/3", "c", "e")]
-    pairs = _pairs(iter(rows), listed("0", "a", "b/2", "b/3", "d", "e", "f"))
-    assert [r.key for r, _info in pairs] == ["a", "b/3", "e"]
-
-    consumed: list[str] = []
-
-    def counted() -> Iterator[ManifestRow]:
-        for r in rows:
-            consumed.append(r.key)
-            yield r
-
-    assert list(_pairs(counted(), listed())) == []  # an empty target
-    assert consumed == ["a"]  # stops at once: the manifest is not read through
+def test_a_source_listed_in_another_order_is_still_compared_key_by_key(tmp_path: Path) -> None:
+    """The manifest keeps the source's order, the target lists in its own."""
+    source = MemoryStore.named("tree")
+    keys = ["a/b", "a/c", "a-b", "a.txt", "a0", "b"]
+    for key in keys:
+        source.put(f"t/{key}", f"snap {key}".encode())
+    repo = new_repo(tmp_path)
+    backup(
+        TreeOrderStore(source), parse_location("memory://tree/t"), repo, cache_dir=tmp_path / "c"
+    )
+    out = tmp_path / "out"
+    assert _restore(repo, tmp_path, str(out)).restored == len(keys)
+    (out / "a-b").write_bytes(b"precious local edit")
+    with pytest.raises(UsageError, match=r"overwrite 1 object .*first: a-b"):
+        _restore(repo, tmp_path, str(out))
+    assert (out / "a-b").read_bytes() == b"precious local edit"
+    forced = _restore(repo, tmp_path, str(out), force=True)
+    assert (forced.restored, forced.replaced, forced.unchanged) == (1, 1, len(keys) - 1)
+    again = _restore(repo, tmp_path, str(out))
+    assert (again.restored, again.unchanged) == (0, len(keys))
 
 
 def test_a_rerun_over_a_target_with_other_keys_between_skips_exactly_the_restored(

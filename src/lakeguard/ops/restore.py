@@ -25,9 +25,10 @@ Before anything is written:
     target overlaps the repository        -> refused (UsageError)
     a local target under a regular file   -> refused (UsageError)
     target bucket missing                 -> BucketNotFoundError (dry run too)
-    existing = one listing of the target prefix (selected keys only; none
-               when the target is empty or missing, so a fresh restore does
-               no more work than before)
+    existing = one listing of the target prefix (selected keys only),
+               spooled to Parquet and joined with the manifest by key in
+               DuckDB (the two sides list in different orders; neither is
+               held in memory); an empty or missing target costs nothing more
     per selected row with a key in ``existing``:
         sizes differ                              -> different
         ETags of one shape (two MD5s, or two
@@ -49,12 +50,10 @@ program has no recorded ETag and is hashed.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -358,10 +357,6 @@ def _groups(rows: Iterable[ManifestRow]) -> Iterator[list[ManifestRow]]:
         yield group
 
 
-def _select(path: Path, key_filter: KeyFilter) -> Iterator[ManifestRow]:
-    return read_manifest(path, key_filter=None if key_filter.selects_all else key_filter)
-
-
 # -- the target before the restore ------------------------------------------------
 
 
@@ -387,38 +382,6 @@ def _check_local_parents(location: Location) -> None:
         except OSError:
             return  # unreadable: the store names the problem when it gets there
         raise UsageError(f"{candidate} is not a directory: cannot restore into {path}")
-
-
-def _target_listing(
-    target: Store, location: Location, key_filter: KeyFilter
-) -> Iterator[tuple[str, ObjectInfo]]:
-    """The target's current objects among the selected keys, by relative key, in key order."""
-    prefix = location.prefix
-    for info in target.list(prefix):
-        if info.is_delete_marker or not info.key.startswith(prefix):
-            continue
-        relative = info.key[len(prefix) :]
-        if key_filter.selects_all or key_filter.matches(relative):
-            yield relative, info
-
-
-def _pairs(
-    rows: Iterable[ManifestRow], listing: Iterator[tuple[str, ObjectInfo]]
-) -> Iterator[tuple[ManifestRow, ObjectInfo]]:
-    """Rows whose key the target holds, with what it holds: a merge of two sorted streams.
-
-    Manifests are in key order and stores list in key order, so nothing is
-    held but the current item of each (a target of millions of objects costs
-    no memory); an empty target stops the merge at once.
-    """
-    listed = next(listing, None)
-    for row in rows:
-        while listed is not None and listed[0] < row.key:
-            listed = next(listing, None)
-        if listed is None:
-            return
-        if listed[0] == row.key:
-            yield row, listed[1]
 
 
 def _etag_shape(etag: str) -> str | None:
@@ -447,92 +410,200 @@ def same_content(row: ManifestRow, info: ObjectInfo) -> bool | None:
     return None
 
 
+# -- comparing with what the target holds -------------------------------------------
+#
+# Manifests keep the source's listing order, and stores list in orders of their
+# own (SeaweedFS puts "a/b" before "a-b", S3 puts it after), so the two sides
+# are joined by key in DuckDB, which spills to disk: neither side is held in
+# memory, whatever their size.
+
+_BATCH = 10_000
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _duckdb(scratch: Path) -> Any:
+    import duckdb
+
+    return duckdb.connect(
+        config={"memory_limit": "512MB", "temp_directory": str(scratch / "spill")}
+    )
+
+
+def _write_target(target: Store, location: Location, key_filter: KeyFilter, path: Path) -> int:
+    """The target's current objects among the selected keys, as Parquet; how many."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("key", pa.string()),
+            ("size", pa.int64()),
+            ("etag", pa.string()),
+            ("checksum_sha256", pa.string()),
+        ]
+    )
+    prefix = location.prefix
+    count = 0
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    with pq.ParquetWriter(path, schema) as writer:
+
+        def flush() -> None:
+            if columns["key"]:
+                writer.write_table(pa.table(columns, schema=schema))
+                for values in columns.values():
+                    values.clear()
+
+        for info in target.list(prefix):
+            if info.is_delete_marker or not info.key.startswith(prefix):
+                continue
+            relative = info.key[len(prefix) :]
+            if not (key_filter.selects_all or key_filter.matches(relative)):
+                continue
+            columns["key"].append(relative)
+            columns["size"].append(info.size)
+            columns["etag"].append(info.etag)
+            columns["checksum_sha256"].append(info.checksum_sha256)
+            count += 1
+            if len(columns["key"]) >= _BATCH:
+                flush()
+        flush()
+    return count
+
+
+def _pairs(manifest: Path, listed: Path, scratch: Path) -> Iterator[tuple[ManifestRow, ObjectInfo]]:
+    """Rows whose key the target holds, with what it holds (a join by key, any order)."""
+    con = _duckdb(scratch)
+    try:
+        reader = con.sql(
+            "SELECT m.key, m.size, m.etag, m.sha256, t.size, t.etag, t.checksum_sha256 "
+            f"FROM read_parquet({_quote(manifest)}) m "
+            f"JOIN read_parquet({_quote(listed)}) t ON m.key = t.key"
+        ).to_arrow_reader(_BATCH)
+        for batch in reader:
+            for key, size, etag, sha256, t_size, t_etag, t_sum in zip(
+                *(column.to_pylist() for column in batch.columns), strict=True
+            ):
+                row = ManifestRow(
+                    key=key,
+                    size=size,
+                    sha256=sha256,
+                    archive="",
+                    member=key,
+                    frame_offset=0,
+                    frame_length=0,
+                    etag=etag,
+                )
+                yield row, ObjectInfo(key=key, size=t_size, etag=t_etag, checksum_sha256=t_sum)
+    finally:
+        con.close()
+
+
 def _verdicts(
     pairs: Iterable[tuple[ManifestRow, ObjectInfo]],
     target: Store,
     location: Location,
     concurrency: int,
 ) -> Iterator[tuple[str, bool]]:
-    """(key, same) per existing object, in key order; undecided ones read and hashed.
+    """(key, same) per existing object; undecided ones read and hashed on a pool."""
+    from lakeguard.ops.sync import bounded_map, sha256_of
 
-    Hashing runs on a pool, at most ``2 x concurrency`` ahead of the oldest
-    undecided key, so the verdicts still come out in key order.
-    """
-    from lakeguard.ops.sync import sha256_of
-
-    def hashed(key: str, sha256: str) -> bool | None:
+    def hashed(item: tuple[str, str]) -> tuple[str, bool | None]:
+        key, sha256 = item
         try:
-            return sha256_of(target, location.key(key)) == sha256
+            return key, sha256_of(target, location.key(key)) == sha256
         except NotFoundError:
-            return None  # gone since listed: a new object
+            return key, None  # gone since listed: a new object
 
-    window: deque[tuple[str, bool | Future[bool | None]]] = deque()
+    unsure: list[tuple[str, str]] = []
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="restore-compare") as pool:
-        try:
-            for row, info in pairs:
-                verdict = same_content(row, info)
-                if verdict is None:
-                    window.append((row.key, pool.submit(hashed, row.key, row.sha256)))
-                else:
-                    window.append((row.key, verdict))
-                while window and (
-                    len(window) > 2 * concurrency or not isinstance(window[0][1], Future)
-                ):
-                    yield from _settled(window.popleft())
-            while window:
-                yield from _settled(window.popleft())
-        finally:
-            for _key, waiting in window:
-                if isinstance(waiting, Future):
-                    waiting.cancel()
 
+        def hash_some() -> Iterator[tuple[str, bool]]:
+            for key, same in bounded_map(pool, unsure, hashed, window=2 * concurrency):
+                if same is not None:
+                    yield key, same
+            unsure.clear()
 
-def _settled(item: tuple[str, bool | Future[bool | None]]) -> Iterator[tuple[str, bool]]:
-    key, verdict = item
-    same = verdict.result() if isinstance(verdict, Future) else verdict
-    if same is not None:
-        yield key, same
+        for row, info in pairs:
+            verdict = same_content(row, info)
+            if verdict is not None:
+                yield row.key, verdict
+                continue
+            unsure.append((row.key, row.sha256))
+            if len(unsure) >= _BATCH:
+                yield from hash_some()
+        yield from hash_some()
 
 
 class _Verdicts:
-    """The verdicts of a first pass, spooled to a file in key order (JSON lines).
+    """The verdicts of the first pass, spooled to Parquet (the first pass must end
+    before anything is written: overwrites may need --force)."""
 
-    The first pass must finish before anything is written (overwrites may
-    need --force); the second merges the spool with the manifest again.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.path = scratch / "verdicts.parquet"
         self.count = 0
 
     def write(self, verdicts: Iterable[tuple[str, bool]], result: RestoreResult) -> None:
-        with self.path.open("w", encoding="utf-8") as out:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([("key", pa.string()), ("same", pa.bool_())])
+        keys: list[str] = []
+        sames: list[bool] = []
+        replaced: list[str] = []
+        with pq.ParquetWriter(self.path, schema) as writer:
             for key, same in verdicts:
-                out.write(json.dumps([key, same]) + "\n")
+                keys.append(key)
+                sames.append(same)
                 self.count += 1
                 if not same:
                     result.replaced += 1
-                    if len(result.first_replaced) < 10:
-                        result.first_replaced.append(key)
+                    replaced.append(key)
+                    if len(replaced) > 100:
+                        replaced = sorted(replaced)[:10]
+                if len(keys) >= _BATCH:
+                    writer.write_table(pa.table({"key": keys, "same": sames}, schema=schema))
+                    keys, sames = [], []
+            if keys:
+                writer.write_table(pa.table({"key": keys, "same": sames}, schema=schema))
+        result.first_replaced = sorted(replaced)[:10]
 
-    def read(self) -> Iterator[tuple[str, bool]]:
+    def by_row(self, manifest: Path) -> Iterator[tuple[int, bool]]:
+        """(row number in the manifest, same) for every key with a verdict, in row order."""
         if not self.count:
             return
-        with self.path.open(encoding="utf-8") as lines:
-            for line in lines:
-                key, same = json.loads(line)
-                yield key, same
+        con = _duckdb(self.scratch)
+        try:
+            reader = con.sql(
+                "SELECT m.file_row_number, v.same "
+                f"FROM read_parquet({_quote(manifest)}, file_row_number = true) m "
+                f"JOIN read_parquet({_quote(self.path)}) v ON m.key = v.key "
+                "ORDER BY m.file_row_number"
+            ).to_arrow_reader(_BATCH)
+            for batch in reader:
+                yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+        finally:
+            con.close()
 
 
 def _marked(
-    rows: Iterable[ManifestRow], verdicts: Iterator[tuple[str, bool]], result: RestoreResult
+    manifest: Path,
+    key_filter: KeyFilter,
+    verdicts: Iterator[tuple[int, bool]],
+    result: RestoreResult,
 ) -> Iterator[tuple[ManifestRow, bool]]:
-    """(row, overwrites) for each row to write; rows the target holds already are counted."""
+    """(row, overwrites) for each selected row to write, in manifest order; rows the
+    target holds already are counted as unchanged."""
     pending = next(verdicts, None)
-    for row in rows:
-        while pending is not None and pending[0] < row.key:
+    for number, row in enumerate(read_manifest(manifest)):
+        if not (key_filter.selects_all or key_filter.matches(row.key)):
+            continue
+        while pending is not None and pending[0] < number:
             pending = next(verdicts, None)
-        if pending is not None and pending[0] == row.key:
+        if pending is not None and pending[0] == number:
             if pending[1]:
                 result.unchanged += 1
                 continue
@@ -587,17 +658,18 @@ def restore(
     cache = (cache_dir or default_cache_dir(repo)) / "manifests"
     manifest = repo.fetch_manifest(header, cache)
     exists = prepare_destination(target, scheme=location.scheme, dry_run=dry_run)
-    with tempfile.TemporaryDirectory(prefix="lakeguard-restore-") as scratch:
-        verdicts = _Verdicts(Path(scratch) / "verdicts.jsonl")
-        if exists:
-            listing = _target_listing(target, location, key_filter)
-            pairs = _pairs(_select(manifest, key_filter), listing)
+    with tempfile.TemporaryDirectory(prefix="lakeguard-restore-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        verdicts = _Verdicts(scratch)
+        listed = scratch / "target.parquet"
+        if exists and _write_target(target, location, key_filter, listed):
+            pairs = _pairs(manifest, listed, scratch)
             verdicts.write(_verdicts(pairs, target, location, concurrency), result)
             refusal = _refusal(target, location, result, force=force)
             if refusal is not None and not dry_run:
                 raise UsageError(refusal)
             result.refusal = refusal
-        rows = _marked(_select(manifest, key_filter), verdicts.read(), result)
+        rows = _marked(manifest, key_filter, verdicts.by_row(manifest), result)
         if dry_run:
             _plan(rows, location, result)
         else:

@@ -161,3 +161,23 @@ def test_include_names_folders_and_warns_when_nothing_matches(
     assert run(argv) == 0
     assert "warning: no object of snapshot" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
+
+
+def test_a_truncated_archive_still_gives_back_the_members_before_the_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {f"o{n:02d}": "".join(f"{n * 7919 + i:06d}" for i in range(500)) for n in range(30)}
+    repo = _backup(tmp_path, files)
+    (archive,) = Path(repo).rglob("*.tar.zst")
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert run(["restore", "latest", "--repo", repo, "--to", str(out), "--json"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    restored = _files(out)
+    failed = {f["key"] for f in doc["failed"]}
+    assert 10 < len(restored) < 20 and doc["restored"] == doc["verified"] == len(restored)
+    assert failed | set(restored) == set(files) and not failed & set(restored)
+    assert all(files[key] == body for key, body in restored.items())
+    assert max(restored) < min(failed)  # the members before the cut, in archive order
+    assert any("archive ends" in f["error"] for f in doc["failed"])

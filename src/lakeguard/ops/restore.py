@@ -297,7 +297,7 @@ def _run_group(
     try:
         with reader.open_range(start, length) as stream:
             blob = read_buffer(stream)
-        if len(blob) != length:
+        if len(blob) > length:
             raise ArchiveDamaged(
                 f"archive {first.archive}: got {len(blob)} of {length} bytes at {start}"
             )
@@ -315,6 +315,15 @@ def _run_group(
             begin = row.frame_offset - start
             frames = view[begin : begin + row.frame_length]
             where = f"archive {row.archive} at {row.frame_offset}"
+            if len(frames) < row.frame_length:  # a truncated archive: members before the cut
+                into = start + len(blob) - row.frame_offset  # still restore
+                cut = ArchiveDamaged(
+                    f"{where}: the archive ends {into} bytes into the member's {row.frame_length}"
+                    if into > 0
+                    else f"{where}: the archive ends before this member"
+                )
+                done.append(_done_for(row, lambda cut=cut: _raise(cut)))  # type: ignore[misc]
+                continue
             done.append(
                 _done_for(
                     row,

@@ -99,3 +99,28 @@ def test_ctrl_c_says_interrupted_and_exits_130(
         assert err.count("\n") == 1
         assert "Traceback" not in err
     assert not list(tmp_path.iterdir())  # no inventory, no .partial left behind
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line_too(tmp_path: Path) -> None:
+    """An interrupt inside the first imports (typer, the app) has no traceback either."""
+    child = (
+        "import signal, sys, builtins\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "real = builtins.__import__\n"
+        "def interrupting(name, *args, **kwargs):\n"
+        "    if name == 'typer':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "from lakeguard.cli import main\n"
+        "builtins.__import__ = interrupting\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, "history", "s3://quiet-bucket"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 130
+    assert done.stderr == "lakeguard: error: interrupted: nothing was changed\n"

@@ -157,7 +157,11 @@ def _silence_stdout() -> None:
 
 
 def main() -> None:
-    _leave(run())
+    try:
+        code = run()
+    except KeyboardInterrupt:  # before run() could catch it: while typer and the app load
+        code = _fail("error: interrupted: nothing was changed", EXIT_INTERRUPTED)
+    _leave(code)
 
 
 def _leave(code: int) -> None:

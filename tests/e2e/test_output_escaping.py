@@ -18,6 +18,7 @@ def test_printable_escapes_controls_only() -> None:
     assert printable(ESCAPE) == "y\\x1b[31mred"
     assert printable("tab\there\r\x7f\x85") == "tab\\there\\r\\x7f\\x85"
     assert printable("dt=2026-02-11/ü part.parquet") == "dt=2026-02-11/ü part.parquet"
+    assert printable("invoice\u202egnp.exe") == "invoice\\u202egnp.exe"  # right-to-left override
 
 
 def test_listed_keys_cannot_forge_lines_or_drive_the_terminal(

@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
         else:
             ratio = result.compression_ratio
             echo(
-                f"snapshot {result.snapshot_id} of {loc}: {result.objects:,} objects "
+                f"snapshot {result.snapshot_id} of {loc}: {result.objects:,} "
+                f"object{'s' if result.objects != 1 else ''} "
                 f"({human_bytes(result.bytes)}), {result.new_objects:,} new "
                 f"({human_bytes(result.new_bytes)}), {result.reused_objects:,} unchanged"
             )

@@ -117,7 +117,8 @@ def register(app: typer.Typer) -> None:
             for key, error in result.failed:
                 echo(f"would fail {key}: {error}")
             echo(
-                f"{result.planned:,} objects ({human_bytes(result.planned_bytes)}) of snapshot "
+                f"{result.planned:,} object{'s' if result.planned != 1 else ''} "
+                f"({human_bytes(result.planned_bytes)}) of snapshot "
                 f"{result.snapshot_id} would be restored to {loc}{_existing(result, dry_run)}"
             )
             if result.planned and result.refusal is not None:

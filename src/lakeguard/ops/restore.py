@@ -632,7 +632,12 @@ def _refusal(
         f"{location} keeps no versions: restore would overwrite {count:,} "
         f"{'objects that differ' if count != 1 else 'object that differs'} from the snapshot "
         "for good "
-        f"(first: {result.first_replaced[0]}); enable versioning on it, or add --force"
+        f"(first: {result.first_replaced[0]}); "
+        + (
+            "add --force"
+            if location.scheme == "file"
+            else "enable versioning on it, or add --force"
+        )
     )
 
 

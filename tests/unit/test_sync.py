@@ -107,3 +107,11 @@ def test_delete_from_an_empty_source_needs_force() -> None:
     done = sync(empty, nowhere, prod, DST, delete=True, force=True)
     assert done.to_json()["applied"] == {"copy": 0, "delete": 6}
     assert sync(empty, nowhere, prod, DST).plan.actions == 0  # without --delete: nothing
+
+
+def test_a_destination_naming_one_object_is_refused() -> None:
+    replica, prod = stores()
+    prod.put("one.bin", b"an object, not a folder")
+    with pytest.raises(UsageError, match=r"memory://prod/one.bin is an object, not a folder"):
+        sync(replica, SRC, prod, parse_location("memory://prod/one.bin"), dry_run=True)
+    assert not [i.key for i in prod.list("one.bin/")]

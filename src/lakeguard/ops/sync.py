@@ -722,7 +722,11 @@ def sync(
             )
         dst_exists = prepare_destination(dst, scheme=dst_location.scheme, dry_run=dry_run)
         if dst_exists:
-            take_inventory(dst, dst_location, output=dst_rows, concurrency=concurrency)
+            held = take_inventory(dst, dst_location, output=dst_rows, concurrency=concurrency)
+            if held.objects == 0 and dst_location.scheme != "file":
+                # Writing under "key/" beside an object "key" is allowed by S3,
+                # and never what naming that object as DST meant.
+                object_not_folder(dst, dst_location, "sync", "give a folder as DST")
         else:
             empty_rows(dst_rows)
         plan_path = plan_out or scratch / "plan.jsonl"

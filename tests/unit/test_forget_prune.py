@@ -218,16 +218,22 @@ class _StartsBackupWhileListingRuns(StoreWrapper):
         return self.inner.list(prefix, start_after=start_after)
 
 
-def test_a_backup_starting_during_prune_keeps_its_sources_archives(
-    tmp_path: Path, cache: Path
-) -> None:
+def _one_superseded(tmp_path: Path, cache: Path) -> tuple[Repository, Lake, str, str]:
+    """Two backups of a changed a.csv, the first forgotten: its archive is garbage."""
     repo = local_repo(tmp_path)
     lake = Lake()
     lake.write("a.csv", b"old" * 100)
     old = lake.backup(repo, cache, T0)
     lake.write("a.csv", b"new" * 100)
-    lake.backup(repo, cache, T0 + timedelta(days=1))
+    new = lake.backup(repo, cache, T0 + timedelta(days=1))
     forget(repo, snapshot_ids=[old])
+    return repo, lake, old, new
+
+
+def test_a_backup_starting_during_prune_keeps_its_sources_archives(
+    tmp_path: Path, cache: Path
+) -> None:
+    repo, lake, _old, _new = _one_superseded(tmp_path, cache)
     now = T0 + timedelta(days=5)
     doc = {"kind": "lakeguard-run", "id": new_snapshot_id(now), "source": str(lake.location)}
     wrapped = _StartsBackupWhileListingRuns(repo.store, repo.layout.prefix, doc)
@@ -269,13 +275,7 @@ class _RefusesDeletes(StoreWrapper):
 
 
 def test_a_refused_delete_is_reported_not_raised(tmp_path: Path, cache: Path) -> None:
-    repo = local_repo(tmp_path)
-    lake = Lake()
-    lake.write("a.csv", b"old" * 100)
-    old = lake.backup(repo, cache, T0)
-    lake.write("a.csv", b"new" * 100)
-    lake.backup(repo, cache, T0 + timedelta(days=1))
-    forget(repo, snapshot_ids=[old])
+    repo, _lake, _old, _new = _one_superseded(tmp_path, cache)
     refusing = open_repository(_RefusesDeletes(repo.store), repo.location)
     result = prune(refusing, cache_dir=cache)
     assert result.deleted_archives.count == 0 and result.failed.count == 1
@@ -291,13 +291,7 @@ def test_prune_refuses_a_negative_grace(tmp_path: Path) -> None:
 
 
 def test_prune_trusts_no_damaged_manifest(tmp_path: Path, cache: Path) -> None:
-    repo = local_repo(tmp_path)
-    lake = Lake()
-    lake.write("a.csv", b"old" * 100)
-    old = lake.backup(repo, cache, T0)
-    lake.write("a.csv", b"new" * 100)
-    new = lake.backup(repo, cache, T0 + timedelta(days=1))
-    forget(repo, snapshot_ids=[old])
+    repo, _lake, _old, new = _one_superseded(tmp_path, cache)
     # a cached copy damaged in place (same size) is not believed: the repository's is read
     cached = cache / "manifests" / f"{new}.parquet"
     cached.write_bytes(b"\0" * cached.stat().st_size)
@@ -312,13 +306,7 @@ def test_prune_trusts_no_damaged_manifest(tmp_path: Path, cache: Path) -> None:
 
 
 def test_a_failed_run_is_waited_for_only_if_it_left_archives(tmp_path: Path, cache: Path) -> None:
-    repo = local_repo(tmp_path)
-    lake = Lake()
-    lake.write("a.csv", b"old" * 100)
-    old = lake.backup(repo, cache, T0)
-    lake.write("a.csv", b"new" * 100)
-    lake.backup(repo, cache, T0 + timedelta(days=1))
-    forget(repo, snapshot_ids=[old])
+    repo, lake, old, _new = _one_superseded(tmp_path, cache)
     now = T0 + timedelta(days=2)
     empty = _run_record(repo, lake.location, now - timedelta(minutes=5))
     landed = _run_record(repo, lake.location, now - timedelta(minutes=4))

@@ -179,3 +179,28 @@ def test_keys_seaweedfs_lists_in_tree_order_are_compared_key_by_key(
     assert (tmp_path / "out" / "a-b").read_bytes() == b"precious local edit"
     again = restore(repo, "latest", open_store(out), out, force=True)
     assert (again.restored, again.replaced, again.unchanged) == (1, 1, len(keys) - 1)
+
+
+def test_a_multipart_object_with_other_part_sizes_is_unchanged_on_a_rerun(
+    s3_client: Any, bucket: str, versioned_bucket: str, s3_settings: StoreSettings, tmp_path: Path
+) -> None:
+    """Source parts of 5 MiB, restored parts of another size, both 2 parts: the ETags
+    differ for the same bytes, so the SHA-256 decides."""
+    from boto3.s3.transfer import TransferConfig
+
+    body = hashlib.sha256(b"parts").digest() * ((9 * MiB + 123) // 32)
+    (tmp_path / "mp.bin").write_bytes(body)
+    five = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    s3_client.upload_file(str(tmp_path / "mp.bin"), bucket, "m/mp.bin", Config=five)
+    source = parse_location(f"s3://{bucket}/m")
+    repo_loc = parse_location(str(tmp_path / "repo"))
+    repo = init_repository(open_store(repo_loc), repo_loc).repository
+    backup(open_store(source, s3_settings), source, repo)
+    first = _restore(repo, versioned_bucket, s3_settings)
+    restored_etag = s3_client.head_object(Bucket=versioned_bucket, Key="r/mp.bin")["ETag"]
+    source_etag = s3_client.head_object(Bucket=bucket, Key="m/mp.bin")["ETag"]
+    assert first.restored == 1 and restored_etag.endswith('-2"') and source_etag.endswith('-2"')
+    assert restored_etag != source_etag
+    again = _restore(repo, versioned_bucket, s3_settings)
+    assert (again.restored, again.unchanged, again.replaced) == (0, 1, 0)
+    assert _versions(s3_client, versioned_bucket) == 1

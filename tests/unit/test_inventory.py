@@ -279,3 +279,11 @@ def test_parallel_listing_is_exact_in_byte_and_tree_order(seed: int) -> None:
         for head in (0, 1, 57, 200):
             listing = list_objects(store, "", concurrency=3, parallel_after=head)  # type: ignore[arg-type]
             assert [o.key for o in listing] == expected
+
+
+def test_an_empty_file_may_be_the_output(tmp_path: Path) -> None:
+    """`inventory -o "$(mktemp)"`: an empty file holds nothing to lose."""
+    empty = tmp_path / "tmp.XXXX"
+    empty.touch()
+    take_inventory(_lake(), parse_location("memory://lake/db"), output=empty)
+    assert read_inventory(empty).location == "memory://lake/db/"

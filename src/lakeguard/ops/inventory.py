@@ -142,7 +142,7 @@ def _check_output(output: Path) -> None:
         raise UsageError(
             f"cannot write the inventory to {output}: directory {output.parent} does not exist"
         )
-    if output.exists() and not _is_inventory(output):
+    if output.exists() and output.stat().st_size and not _is_inventory(output):
         raise UsageError(
             f"{output} exists and is not a lakeguard inventory: choose another -o, "
             "or remove it first"

@@ -402,9 +402,9 @@ def _etag_shape(etag: str) -> str | None:
 def same_content(row: ManifestRow, info: ObjectInfo) -> bool | None:
     """Whether ``info`` holds the row's bytes; None when only reading it can tell.
 
-    ETags say so only when they have one shape (two MD5s, or two multipart
-    ETags of one part count): an MD5 and a multipart ETag of the same bytes
-    differ, so they are not compared.
+    Equal ETags of one shape say "same". Two MD5s that differ say "different";
+    two multipart ETags that differ say nothing (other part sizes give another
+    ETag for the same bytes), nor do an MD5 and a multipart ETag.
     """
     if info.size != row.size:
         return False
@@ -413,7 +413,13 @@ def same_content(row: ManifestRow, info: ObjectInfo) -> bool | None:
     if mine and theirs:
         shape = _etag_shape(mine)
         if shape is not None and shape == _etag_shape(theirs):
-            return mine == theirs
+            if mine == theirs:
+                return True
+            if shape == "":  # two MD5s of the whole object: they differ, the bytes do
+                return False
+            # two multipart ETags of one part count: other part sizes give other
+            # ETags for the same bytes, so they settle nothing
+
     if info.checksum_sha256:
         return info.checksum_sha256.lower() == row.sha256
     return None
@@ -471,6 +477,11 @@ def _write_target(target: Store, location: Location, key_filter: KeyFilter, path
             relative = info.key[len(prefix) :]
             if not (key_filter.selects_all or key_filter.matches(relative)):
                 continue
+            if not relative.isascii():
+                try:  # a local name that is not UTF-8 (held as surrogates): no manifest
+                    relative.encode("utf-8")  # key can name it, and Parquet cannot hold it
+                except UnicodeEncodeError:
+                    continue
             columns["key"].append(relative)
             columns["size"].append(info.size)
             columns["etag"].append(info.etag)
@@ -661,7 +672,7 @@ def restore(
     Objects the target already holds are skipped; overwriting others in a
     target without versions needs ``force`` (see the module docstring).
     """
-    from lakeguard.ops.sync import prepare_destination
+    from lakeguard.ops.sync import object_not_folder, prepare_destination
 
     _check_apart(repo, location)
     _check_local_parents(location)
@@ -676,7 +687,11 @@ def restore(
         scratch = Path(scratch_dir)
         verdicts = _Verdicts(scratch)
         listed = scratch / "target.parquet"
-        if exists and _write_target(target, location, key_filter, listed):
+        held = _write_target(target, location, key_filter, listed) if exists else 0
+        if exists and not held and location.scheme != "file":
+            # A prefix naming an object: writing under "key/" beside it is never meant.
+            object_not_folder(target, location, "restore", "give a folder as --to")
+        if held:
             pairs = _pairs(manifest, listed, scratch)
             verdicts.write(_verdicts(pairs, target, location, concurrency), result)
             refusal = _refusal(target, location, result, force=force)

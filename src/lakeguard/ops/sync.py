@@ -380,7 +380,8 @@ def _emptying(src: Location, dst: Location, listed: int, deletes: int) -> str | 
     """
     if listed or not deletes:
         return None
-    return f"{src} holds no objects: --delete would delete all {deletes:,} objects of {dst}"
+    what = "the 1 object" if deletes == 1 else f"all {deletes:,} objects"
+    return f"{src} holds no objects: --delete would delete {what} of {dst}"
 
 
 # -- applying copies and deletes between two stores ---------------------------------

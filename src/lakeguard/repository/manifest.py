@@ -274,10 +274,11 @@ class KeyFilter:
     """``--include``/``--exclude`` globs over keys relative to the backed-up location.
 
     A glob is matched against the whole key with ``fnmatch`` rules (``*``
-    crosses ``/``), and against each folder the key lies in, as restic and
-    rsync match paths: ``dt=2026-02-11`` (or ``dt=2026-02-1?``, or
-    ``dt=2026-02-11/``) selects everything under that folder. A key is
-    selected when it matches some include (or there are none) and no exclude.
+    crosses ``/``), and against each folder the key lies in, from the top:
+    ``dt=2026-02-11`` (or ``dt=2026-02-1?``, or ``dt=2026-02-11/``) selects
+    everything under that folder; a folder deeper down needs ``*/hour=03``. A
+    key is selected when it matches some include (or there are none) and no
+    exclude.
     """
 
     includes: tuple[str, ...] = ()

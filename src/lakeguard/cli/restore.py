@@ -68,8 +68,9 @@ def register(app: typer.Typer) -> None:
 
         Objects LOC already holds with the snapshot's bytes are skipped
         (unchanged), so a re-run writes nothing: same size and ETag, or, when
-        the ETags cannot be compared (an MD5 against a multipart ETag), the
-        same SHA-256 (the store's, else the object read and hashed).
+        the ETags cannot settle it (an MD5 against a multipart ETag, or two
+        multipart ETags of other part sizes), the same SHA-256 (the store's,
+        else the object read and hashed).
         Overwriting objects that differ needs --force unless LOC is a
         versioned bucket (the old bytes stay as a noncurrent version). LOC may
         not overlap the repository.

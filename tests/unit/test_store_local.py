@@ -252,3 +252,37 @@ def test_a_missing_root_names_no_command_that_does_not_apply(tmp_path: Path) -> 
     assert str(read.value) == f"directory {tmp_path / 'nope'} does not exist"
     with pytest.raises(BucketNotFoundError, match=r"does not exist: create it first$"):
         store.put("k", b"x")
+
+
+def test_writers_and_deletes_side_by_side_share_folders_without_losing_a_file(
+    tmp_path: Path,
+) -> None:
+    """Folder descriptors are shared by writers and dropped by deletes (which prune
+    folders): every write lands, and no descriptor outlives the store's cache."""
+    import threading
+
+    store = LocalStore(tmp_path / "root")
+    store.create()
+    fds_before = len(list(Path("/proc/self/fd").iterdir()))
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for n in range(150):
+                folder = f"dt={n % 3}/h={n % 2}"
+                store.put(f"{folder}/w{worker}-{n}", b"x" * n)
+                if n % 5 == 0:  # deletes may prune a folder another writer is using
+                    store.delete(f"{folder}/w{worker}-{n}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    kept = {info.key for info in store.list("")}
+    assert kept == {f"dt={n % 3}/h={n % 2}/w{w}-{n}" for w in range(8) for n in range(150) if n % 5}
+    store._folders.clear()
+    assert len(list(Path("/proc/self/fd").iterdir())) == fds_before

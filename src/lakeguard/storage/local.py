@@ -43,6 +43,8 @@ import json
 import os
 import secrets
 import stat
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,6 +186,81 @@ class _FileStream:
         self.close()
 
 
+class _FolderCache:
+    """Folders of a store opened lately, their descriptors shared by the writers.
+
+    Opening the root and each folder below it for every file cost a restore
+    of 2,206 files 0.5-0.8 s of kernel time (measured: 7,291 openat calls
+    at 126 us each, 16 threads opening the same few folders). A descriptor
+    names the folder itself, not its path, so a link put in a folder's
+    place later cannot redirect a write. Each user releases what it got; a
+    descriptor dropped from the cache (every delete clears it, as deletes
+    prune empty folders; a write that finds its folder gone clears it too)
+    is closed once its last user is done.
+    """
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._by_path: dict[str, int] = {}
+        self._users: dict[int, int] = {}  # fd -> users, for every fd handed out
+        self._dropped: set[int] = set()  # no longer cached: close when unused
+        self._lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._by_path)
+
+    def get(self, path: str) -> int | None:
+        with self._lock:
+            fd = self._by_path.get(path)
+            if fd is not None:
+                self._users[fd] += 1
+            return fd
+
+    def put(self, path: str, fd: int) -> int:
+        """Cache ``fd`` (just opened, one user) for ``path``; the fd to use."""
+        with self._lock:
+            found = self._by_path.get(path)
+            if found is not None:  # another writer opened it meanwhile
+                os.close(fd)
+                self._users[found] += 1
+                return found
+            self._by_path[path] = fd
+            self._users[fd] = 1
+            if len(self._by_path) > self.SIZE:
+                self._drop(next(iter(self._by_path)))
+            return fd
+
+    def release(self, fd: int) -> None:
+        with self._lock:
+            self._users[fd] -= 1
+            if fd in self._dropped and not self._users[fd]:
+                self._close(fd)
+
+    def clear(self) -> None:
+        with self._lock:
+            for path in list(self._by_path):
+                self._drop(path)
+
+    def _drop(self, path: str) -> None:
+        fd = self._by_path.pop(path)
+        if self._users[fd]:
+            self._dropped.add(fd)
+        else:
+            self._close(fd)
+
+    def _close(self, fd: int) -> None:
+        self._dropped.discard(fd)
+        del self._users[fd]
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _close_all(by_path: dict[str, int]) -> None:
+    for fd in by_path.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    by_path.clear()
+
+
 class LocalStore(GetBytesMixin):
     """A directory as a bucket. See the module docstring for how keys map to files."""
 
@@ -198,6 +275,7 @@ class LocalStore(GetBytesMixin):
         # fsync of every new file cost a 1.3 GB restore 1-1.5 s of its 7.
         self.root = Path(root).absolute()
         self._sync_new = sync_new
+        self._folders = _FolderCache()
 
     @property
     def url(self) -> str:
@@ -324,7 +402,7 @@ class LocalStore(GetBytesMixin):
                 os.unlink(tmp, dir_fd=folder)
             raise
         finally:
-            os.close(folder)
+            self._folders.release(folder)
         return PutResult(key, str(etag), None, size)
 
     def _open_temp(self, key: str, op: str) -> tuple[int, int, str, str]:
@@ -340,10 +418,11 @@ class LocalStore(GetBytesMixin):
                 flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
                 return folder, os.open(tmp, flags, 0o666, dir_fd=folder), tmp, name
             except FileNotFoundError:
-                os.close(folder)
+                self._folders.release(folder)
+                self._folders.clear()  # the folder was removed since it was opened
                 continue
             except OSError as err:
-                os.close(folder)
+                self._folders.release(folder)
                 raise self._os_error(err, op, key) from err
         raise StoreError(f"cannot create folder for {self.root}/{key}", op=op, key=key)
 
@@ -357,6 +436,10 @@ class LocalStore(GetBytesMixin):
         not ``create``. Costs one open per folder level, no path resolution.
         """
         *folders, name = key.split("/")
+        path = "/".join(folders)
+        cached = self._folders.get(path)
+        if cached is not None:
+            return cached, name
         try:
             current = os.open(self.root, _ROOT_FLAGS)
         except OSError as err:
@@ -378,7 +461,7 @@ class LocalStore(GetBytesMixin):
             if current >= 0:
                 os.close(current)
             raise
-        return current, name
+        return self._folders.put(path, current), name
 
     @staticmethod
     def _open_below(parent: int, part: str, *, create: bool) -> int:
@@ -628,9 +711,10 @@ class LocalStore(GetBytesMixin):
         except OSError as err:
             raise self._os_error(err, "delete", key) from err
         finally:
-            os.close(folder)
+            self._folders.release(folder)
         # The folders on the way were just opened without following links:
         # pruning by path removes only real, empty folders under the root.
+        self._folders.clear()
         parent = (self.root / key).parent
         while parent != self.root:
             try:

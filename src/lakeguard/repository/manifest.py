@@ -256,7 +256,12 @@ def open_manifest(path: Path) -> pq.ParquetFile:
 def read_manifest(
     path: Path, *, batch_rows: int = 8192, key_filter: KeyFilter | None = None
 ) -> Iterator[ManifestRow]:
-    """Stream the rows of a manifest file in key order, a batch at a time."""
+    """Stream the rows of a manifest file in file order, a batch at a time.
+
+    That is key order as the source store lists keys: byte order on S3,
+    folder-tree order on SeaweedFS ("a/b" before "a-b"). Code that matches
+    rows with another listing joins by key instead of merging.
+    """
     parquet = open_manifest(path)
     try:
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):

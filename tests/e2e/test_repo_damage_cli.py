@@ -154,8 +154,15 @@ def test_a_garbage_manifest_leaves_snapshots_queryable_and_check_names_no_check(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"manifests/{bad}.parquet" in err and f"lakeguard forget --repo {repo} {bad}" in err
-    assert run(["find", "--repo", repo, "*state*"]) == 3
-    assert "put back a good copy" in capsys.readouterr().err
+    # find searches the other manifests, shows their matches, and exits 3
+    assert run(["find", "--repo", repo, "*", "--json"]) == 3
+    captured = capsys.readouterr()
+    found = json.loads(captured.out)
+    assert [d["id"] for d in found["damaged"]] == [bad] and found["matches"]
+    assert bad not in found["snapshots"] and found["snapshots_searched"] == 5
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "could not be searched" in err
+    assert "put back a good copy" in err
 
     assert run(["check", "--repo", repo]) == 1
     out = capsys.readouterr().out

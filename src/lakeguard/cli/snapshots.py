@@ -152,8 +152,10 @@ def register(app: typer.Typer) -> None:
 
         --json: {"glob", "snapshots_searched", "matches": [{"key", "source", "size",
         "sha256", "archive", "member", "snapshots": [ids]}], "snapshots": [ids],
-        "archives": [keys]}.
+        "archives": [keys], "damaged": [{"id", "error"}]}. Exit 3 when a manifest
+        could not be searched (the others are).
         """
+        from lakeguard.errors import OperationalError
         from lakeguard.ops.report import human_bytes
         from lakeguard.ops.snapshots import find, source_url
 
@@ -173,6 +175,12 @@ def register(app: typer.Typer) -> None:
             echo(
                 f"{len(result.found)} match(es) in {len(result.snapshot_ids)} of "
                 f"{result.snapshots_searched} snapshot(s), {len(result.archives)} archive(s)"
+            )
+        if result.damaged:
+            sid, error = result.damaged[0]
+            raise OperationalError(
+                f"{len(result.damaged)} snapshot manifest(s) could not be searched "
+                f"(first: {sid}: {error}); the matches above leave them out"
             )
 
 

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakeguard.errors import UsageError
+from lakeguard.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    EndpointUnreachableError,
+    OperationalError,
+    UsageError,
+)
 from lakeguard.repository.cache import RepoCache
 from lakeguard.repository.manifest import COLUMNS, KeyFilter, ManifestRow, open_manifest
 from lakeguard.repository.repo import Repository
@@ -167,6 +173,7 @@ class FindResult:
     glob: str
     snapshots_searched: int = 0
     found: list[Found] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (snapshot id, why) not read
 
     @property
     def snapshot_ids(self) -> list[str]:
@@ -183,6 +190,7 @@ class FindResult:
             "matches": [item.to_json() for item in self.found],
             "snapshots": self.snapshot_ids,
             "archives": self.archives,
+            "damaged": [{"id": sid, "error": error} for sid, error in self.damaged],
         }
 
 
@@ -198,7 +206,9 @@ def find(
 
     Matches are grouped by (source, key, archive member): a key unchanged over
     many snapshots is one entry listing them all, oldest first. At most
-    ``limit`` entries are kept (UsageError beyond: narrow the glob).
+    ``limit`` entries are kept (UsageError beyond: narrow the glob). A
+    manifest that cannot be read is named in ``damaged``; the others are
+    still searched.
     """
     if not glob.strip():
         raise UsageError("empty glob: give a pattern such as 'dt=2026-02-11/*'")
@@ -210,18 +220,26 @@ def find(
     result = FindResult(glob=glob, snapshots_searched=len(headers))
     grouped: dict[tuple[str, str, str, int], Found] = {}
     for header in headers:
-        path = cache.manifest(header)
-        for row in _matching_rows(path, key_filter, prefix=header.source_prefix):
-            ident = (header.source, row.key, row.archive, row.frame_offset)
-            entry = grouped.get(ident)
-            if entry is None:
-                if len(grouped) >= limit:
-                    raise UsageError(f"more than {limit:,} matches for {glob!r}: narrow the glob")
-                entry = Found(
-                    row.key, row.size, row.sha256, row.archive, row.member, [], header.source
-                )
-                grouped[ident] = entry
-            entry.snapshots.append(header.id)
+        try:  # rows stream: a manifest damaged half-way keeps what was read
+            for row in _matching_rows(
+                cache.manifest(header), key_filter, prefix=header.source_prefix
+            ):
+                ident = (header.source, row.key, row.archive, row.frame_offset)
+                entry = grouped.get(ident)
+                if entry is None:
+                    if len(grouped) >= limit:
+                        raise UsageError(
+                            f"more than {limit:,} matches for {glob!r}: narrow the glob"
+                        )
+                    entry = Found(
+                        row.key, row.size, row.sha256, row.archive, row.member, [], header.source
+                    )
+                    grouped[ident] = entry
+                entry.snapshots.append(header.id)
+        except (EndpointUnreachableError, AccessDeniedError, BucketNotFoundError):
+            raise
+        except OperationalError as exc:  # one damaged manifest: search the others
+            result.damaged.append((header.id, exc.message))
     # Stable: entries of one key stay in the order of their first snapshot (oldest first).
     result.found = sorted(grouped.values(), key=lambda item: (item.key, item.source))
     return result

@@ -410,7 +410,11 @@ class LocalStore(GetBytesMixin):
         # A concurrent delete may prune the folder between opening it and
         # creating the file in it: retry.
         for _ in range(5):
-            opened = self._open_folder(key, op, create=True)
+            try:
+                opened = self._open_folder(key, op, create=True)
+            except NotFoundError:  # a folder on the way was pruned as it was made
+                self._folders.clear()
+                continue
             assert opened is not None
             folder, name = opened
             tmp = f"{TMP_PREFIX}{secrets.token_hex(8)}"

@@ -387,3 +387,24 @@ def test_dry_runs_name_the_command_that_applies_them(
         f"To apply it: enable versioning on s3://{source}, then the same command without "
         "--dry-run; or restore with --to (see the warning)"
     )
+
+
+def test_sync_settles_multipart_etags_of_other_part_sizes_by_sha256(
+    s3_client: Any, bucket: str, versioned_bucket: str, s3_settings: StoreSettings, tmp_path: Path
+) -> None:
+    """The same 9 MiB in 5 MiB and in 8 MiB parts: two ETags '-2' that differ, one body."""
+    from boto3.s3.transfer import TransferConfig
+
+    body = os.urandom(9 * 1024 * 1024 + 123)
+    (tmp_path / "mp.bin").write_bytes(body)
+    for target, part in ((bucket, 5), (versioned_bucket, 8)):
+        config = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=part << 20)
+        s3_client.upload_file(str(tmp_path / "mp.bin"), target, "m/mp.bin", Config=config)
+    src_etag = s3_client.head_object(Bucket=bucket, Key="m/mp.bin")["ETag"]
+    dst_etag = s3_client.head_object(Bucket=versioned_bucket, Key="m/mp.bin")["ETag"]
+    assert src_etag != dst_etag and src_etag.endswith('-2"') and dst_etag.endswith('-2"')
+    src, dst = parse_location(f"s3://{bucket}/m"), parse_location(f"s3://{versioned_bucket}/m")
+    result = sync(s3(bucket, s3_settings), src, s3(versioned_bucket, s3_settings), dst)
+    assert result.plan.actions == 0 and result.plan.unchanged == 1
+    versions = s3_client.list_object_versions(Bucket=versioned_bucket, Prefix="m/mp.bin")
+    assert len(versions["Versions"]) == 1

@@ -212,13 +212,16 @@ def _side_sql(path: Path, prefix: str, columns: set[str], *, source: bool) -> st
     )
 
 
-# ETags say the same thing only when they have one shape: two MD5s, or two
-# multipart ETags of one part count.
-_COMPARABLE = """(s.etag IS NOT NULL AND d.etag IS NOT NULL AND (
-    (contains(s.etag, '-') AND contains(d.etag, '-')
-        AND split_part(s.etag, '-', 2) = split_part(d.etag, '-', 2))
-    OR (NOT contains(s.etag, '-') AND NOT contains(d.etag, '-')
-        AND length(s.etag) = 32 AND length(d.etag) = 32)))"""
+# Equal ETags of one shape (two MD5s, or two multipart ETags of one part
+# count) say "same"; two MD5s that differ say "different". Two multipart ETags
+# that differ say nothing: other part sizes give another ETag for the same
+# bytes (restore.same_content applies the same rule).
+_MD5S = """(s.etag IS NOT NULL AND d.etag IS NOT NULL
+    AND NOT contains(s.etag, '-') AND NOT contains(d.etag, '-')
+    AND length(s.etag) = 32 AND length(d.etag) = 32)"""
+_COMPARABLE = f"""({_MD5S} OR (s.etag IS NOT NULL AND d.etag IS NOT NULL
+    AND contains(s.etag, '-') AND contains(d.etag, '-')
+    AND split_part(s.etag, '-', 2) = split_part(d.etag, '-', 2)))"""
 
 _DIFF = """
 CREATE TEMP TABLE diff AS
@@ -229,9 +232,9 @@ SELECT s.key AS skey, s.size AS ssize, s.etag AS setag, s.version_id AS sversion
     WHEN NOT s.present THEN (CASE WHEN d.rel IS NULL THEN 'same' ELSE 'absent' END)
     WHEN d.rel IS NULL THEN 'copy'
     WHEN s.size IS DISTINCT FROM d.size THEN 'copy'
-    WHEN {comparable} AND s.etag <> d.etag THEN 'copy'
+    WHEN {md5s} AND s.etag <> d.etag THEN 'copy'
     WHEN {checksum} THEN 'check'
-    WHEN {comparable} THEN 'same'
+    WHEN {comparable} AND s.etag = d.etag THEN 'same'
     WHEN s.sha IS NOT NULL AND d.sha IS NOT NULL THEN
         (CASE WHEN s.sha = d.sha THEN 'same' ELSE 'copy' END)
     ELSE 'check'
@@ -308,6 +311,7 @@ def diff(
         con.execute(
             _DIFF.format(
                 comparable=_COMPARABLE,
+                md5s=_MD5S,
                 checksum="true" if checksum else "false",
                 src=_side_sql(src_rows, src_location.prefix, src_columns, source=True),
                 dst=_side_sql(dst_rows, dst_location.prefix, dst_columns, source=False),

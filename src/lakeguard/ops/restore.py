@@ -78,7 +78,7 @@ from lakeguard.errors import (
     UsageError,
 )
 from lakeguard.location import Location
-from lakeguard.repository.manifest import KeyFilter, ManifestRow, read_manifest
+from lakeguard.repository.manifest import KeyFilter, ManifestRow, read_numbered
 from lakeguard.repository.repo import Repository, default_cache_dir
 from lakeguard.storage.base import ObjectInfo, Store, read_buffer
 from lakeguard.storage.pump import pump
@@ -618,9 +618,8 @@ def _marked(
     """(row, overwrites) for each selected row to write, in manifest order; rows the
     target holds already are counted as unchanged."""
     pending = next(verdicts, None)
-    for number, row in enumerate(read_manifest(manifest)):
-        if not (key_filter.selects_all or key_filter.matches(row.key)):
-            continue
+    selected = None if key_filter.selects_all else key_filter
+    for number, row in read_numbered(manifest, key_filter=selected):
         while pending is not None and pending[0] < number:
             pending = next(verdicts, None)
         if pending is not None and pending[0] == number:

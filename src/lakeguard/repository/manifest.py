@@ -262,12 +262,22 @@ def read_manifest(
     folder-tree order on SeaweedFS ("a/b" before "a-b"). Code that matches
     rows with another listing joins by key instead of merging.
     """
+    for _number, row in read_numbered(path, batch_rows=batch_rows, key_filter=key_filter):
+        yield row
+
+
+def read_numbered(
+    path: Path, *, batch_rows: int = 8192, key_filter: KeyFilter | None = None
+) -> Iterator[tuple[int, ManifestRow]]:
+    """``read_manifest`` with each row's number in the file (counting every row)."""
     parquet = open_manifest(path)
+    number = 0
     try:
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
             for record in batch.to_pylist():
                 if key_filter is None or key_filter.matches(record["key"]):
-                    yield ManifestRow.from_record(record)
+                    yield number, ManifestRow.from_record(record)
+                number += 1
     except OperationalError:
         raise
     except Exception as exc:

@@ -56,6 +56,7 @@ from lakeguard.repository.layout import (
 )
 from lakeguard.repository.manifest import ManifestRow, ManifestWriter, read_manifest
 from lakeguard.repository.repo import Repository, default_cache_dir
+from lakeguard.repository.retention import split_tags
 from lakeguard.repository.reuse import Orphans, ReuseIndex, find_orphans
 from lakeguard.repository.runs import RunFailure
 from lakeguard.repository.snapshot import SnapshotHeader, SnapshotStats
@@ -120,18 +121,6 @@ class BackupResult:
             "adopted_archives": self.adopted_archives,
             "failed": [{"key": key, "error": error} for key, error in self.failed],
         }
-
-
-def split_tags(tags: Iterable[str]) -> list[str]:
-    """Tags as restic takes them: ``--tag a,b`` is two tags, each stripped of spaces."""
-    found: list[str] = []
-    for text in tags:
-        for tag in (part.strip() for part in text.split(",")):
-            if not tag:
-                raise UsageError(f"empty tag in --tag {text!r}: give words such as 'nightly,prod'")
-            if tag not in found:
-                found.append(tag)
-    return found
 
 
 def _check_options(archive_size: int, level: int, block_size: int) -> None:
@@ -292,7 +281,7 @@ def backup(
     level = config.compression_level if compression_level is None else compression_level
     block_size = config.block_size if block_size is None else block_size
     _check_options(archive_size, level, block_size)
-    tags = split_tags(tags)
+    tags = [tag for text in tags for tag in split_tags(text, "--tag")]
     _check_places(location, repo.location, mirrors)
     _prepare_mirrors(mirrors)
     clock = time.monotonic()

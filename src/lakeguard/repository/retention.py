@@ -54,6 +54,16 @@ class Dated(Protocol):
 S = TypeVar("S", bound=Dated)
 
 
+def split_tags(value: str, option: str) -> list[str]:
+    """``a, b`` -> [a, b], as restic reads tag lists; an empty tag is a UsageError."""
+    tags = [tag.strip() for tag in value.split(",")]
+    if any(not tag for tag in tags):
+        raise UsageError(
+            f"empty tag in {option} {value!r}: give tags such as 'monthly' or 'audit,q1'"
+        )
+    return tags
+
+
 @dataclass(frozen=True, slots=True)
 class Duration:
     """restic's duration: years, months, days, hours (``2y5m7d3h``)."""
@@ -147,15 +157,7 @@ class RetentionPolicy:
     @classmethod
     def tag_lists(cls, values: Sequence[str]) -> tuple[frozenset[str], ...]:
         """``--keep-tag a,b --keep-tag c`` -> ({a, b}, {c})."""
-        groups = []
-        for value in values:
-            tags = [tag.strip() for tag in value.split(",")]
-            if not value.strip() or any(not tag for tag in tags):
-                raise UsageError(
-                    f"invalid --keep-tag {value!r}: give tags such as 'monthly' or 'audit,q1'"
-                )
-            groups.append(frozenset(tags))
-        return tuple(groups)
+        return tuple(frozenset(split_tags(value, "--keep-tag")) for value in values)
 
     @property
     def empty(self) -> bool:

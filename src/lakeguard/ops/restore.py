@@ -381,16 +381,12 @@ def _check_local_parents(location: Location) -> None:
     """A local target under a regular file can never be created: bad input, not a failure."""
     if location.scheme != "file":
         return
+    from lakeguard.storage.local import blocking_file
+
     path = Path(location.root) / location.prefix
-    for candidate in (path, *path.parents):
-        try:
-            if not candidate.exists():
-                continue
-            if candidate.is_dir():
-                return
-        except OSError:
-            return  # unreadable: the store names the problem when it gets there
-        raise UsageError(f"{candidate} is not a directory: cannot restore into {path}")
+    blocker = blocking_file(path)
+    if blocker is not None:
+        raise UsageError(f"{blocker} is not a directory: cannot restore into {path}")
 
 
 def _etag_shape(etag: str) -> str | None:

@@ -121,3 +121,29 @@ def test_object_lock_needs_a_bucket_with_lock(
     local = parse_location(str(tmp_path / "r"))
     with pytest.raises(Exception, match="Object Lock needs an S3 bucket"):
         init_repository(open_store(local), local, object_lock_days=1)
+
+
+def test_seaweedfs_tree_order_listing_reuses_every_unchanged_object(
+    s3_client: Any, bucket: str, s3_settings: StoreSettings, tmp_path: Path
+) -> None:
+    """SeaweedFS lists folder "a/" before "a-b"; the manifest is in byte order.
+    After the last key of a folder is deleted, nothing unchanged is read again."""
+    keys = ["a/b", "a/c", "a/d/e", "a-b", "a.txt", "a0", "b", "b/x", "b-1/y", "b!"]
+    for key in keys:
+        s3_client.put_object(Bucket=bucket, Key=f"ord/{key}", Body=f"body {key}".encode())
+    source = parse_location(f"s3://{bucket}/ord")
+    store = open_store(source, s3_settings)
+    listed = [info.key[len("ord/") :] for info in store.list("ord/")]
+    assert listed != sorted(keys)  # the order this test is about
+    repo_loc = parse_location(str(tmp_path / "repo"))
+    repo = init_repository(open_store(repo_loc), repo_loc).repository
+    assert backup(store, source, repo, cache_dir=tmp_path / "c").new_objects == len(keys)
+    s3_client.delete_object(Bucket=bucket, Key="ord/a/d/e")
+    s3_client.delete_object(Bucket=bucket, Key="ord/b/x")
+    again = backup(store, source, repo, cache_dir=tmp_path / "c")
+    assert (again.new_objects, again.new_bytes, again.reused_objects) == (0, 0, len(keys) - 2)
+    header = repo.snapshots()[-1]
+    manifest = repo.fetch_manifest(header, tmp_path / "m")
+    from lakeguard.repository.manifest import read_manifest
+
+    assert [row.key for row in read_manifest(manifest)] == sorted(set(keys) - {"a/d/e", "b/x"})

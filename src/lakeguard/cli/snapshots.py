@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--long", "-l", help="Also size, last-modified and SHA-256.")
         ] = False,
     ) -> None:
-        """List the objects of SNAPSHOT, in the order the source listed them.
+        """List the objects of SNAPSHOT, in byte order of their keys.
 
         --json: {"snapshot_id", "source", "objects": [{"key", "size", "sha256", "etag",
         "version_id", "last_modified", "archive"}]}, streamed.

@@ -54,13 +54,18 @@ from lakeguard.repository.layout import (
     archive_id_of,
     new_snapshot_id,
 )
-from lakeguard.repository.manifest import ManifestRow, ManifestWriter, read_manifest
+from lakeguard.repository.manifest import (
+    ManifestRow,
+    ManifestWriter,
+    is_key_sorted,
+    read_manifest,
+)
 from lakeguard.repository.repo import Repository, default_cache_dir
 from lakeguard.repository.retention import split_tags
 from lakeguard.repository.reuse import Orphans, ReuseIndex, find_orphans
 from lakeguard.repository.runs import RunFailure
 from lakeguard.repository.snapshot import SnapshotHeader, SnapshotStats
-from lakeguard.repository.spool import RowSpool
+from lakeguard.repository.spool import RowSpool, sorted_rows
 from lakeguard.storage.base import ObjectInfo, Store
 from lakeguard.storage.pump import Ahead, batched
 from lakeguard.timeparse import iso
@@ -252,11 +257,16 @@ def _prepare_mirrors(mirrors: Sequence[tuple[Location, Store]]) -> None:
 
 
 def _parent_rows(
-    repo: Repository, parent: SnapshotHeader | None, cache: Path
+    repo: Repository, parent: SnapshotHeader | None, cache: Path, scratch: Path
 ) -> Iterator[ManifestRow]:
+    """The parent snapshot's rows in key order (manifests of earlier versions
+    may hold SeaweedFS's listing order: those are sorted on disk first)."""
     if parent is None:
         return iter(())
-    return read_manifest(repo.fetch_manifest(parent, cache))
+    path = repo.fetch_manifest(parent, cache)
+    if is_key_sorted(path):
+        return read_manifest(path)
+    return sorted_rows(read_manifest(path), scratch / "parent")
 
 
 def backup(
@@ -319,9 +329,6 @@ def backup(
         parent = history[-1] if history else None
         result.parent = parent.id if parent else None
         cache = (cache_dir or default_cache_dir(repo)) / "manifests"
-        parent_rows = _parent_rows(repo, parent, cache)
-        orphans = find_orphans(repo, source.url, exclude=snapshot_id)
-        index = ReuseIndex(heapq.merge(parent_rows, orphans.rows, key=lambda row: row.key))
         workers = workers or default_workers()
         with (
             tempfile.TemporaryDirectory(prefix="lakeguard-backup-") as scratch,
@@ -330,6 +337,9 @@ def backup(
                 max(1, concurrency // 2), thread_name_prefix="lakeguard-mirror"
             ) as mirror_pool,
         ):
+            parent_rows = _parent_rows(repo, parent, cache, Path(scratch))
+            orphans = find_orphans(repo, source.url, exclude=snapshot_id)
+            index = ReuseIndex(heapq.merge(parent_rows, orphans.rows, key=lambda row: row.key))
             spool = RowSpool(Path(scratch) / "rows", snapshot_id=snapshot_id)
 
             def on_object(nbytes: int) -> None:

@@ -423,10 +423,11 @@ def same_content(row: ManifestRow, info: ObjectInfo) -> bool | None:
 
 # -- comparing with what the target holds -------------------------------------------
 #
-# Manifests keep the source's listing order, and stores list in orders of their
-# own (SeaweedFS puts "a/b" before "a-b", S3 puts it after), so the two sides
-# are joined by key in DuckDB, which spills to disk: neither side is held in
-# memory, whatever their size.
+# Manifests are in byte order of keys (those of earlier versions may be in the
+# source's listing order), and stores list in orders of their own (SeaweedFS
+# puts "a/b" before "a-b", S3 puts it after), so the two sides are joined by
+# key in DuckDB, which spills to disk: neither side is held in memory, whatever
+# their size.
 
 _BATCH = 10_000
 

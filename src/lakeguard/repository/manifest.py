@@ -14,6 +14,7 @@ but other modules import ``ManifestRow`` for typing.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -258,12 +259,30 @@ def read_manifest(
 ) -> Iterator[ManifestRow]:
     """Stream the rows of a manifest file in file order, a batch at a time.
 
-    That is key order as the source store lists keys: byte order on S3,
-    folder-tree order on SeaweedFS ("a/b" before "a-b"). Code that matches
-    rows with another listing joins by key instead of merging.
+    That is byte order of keys. Manifests written before that rule was kept
+    may be in the source's listing order (SeaweedFS: "a/b" before "a-b"):
+    ``is_key_sorted`` tells, and code that matches rows with a listing joins
+    by key or sorts first.
     """
     for _number, row in read_numbered(path, batch_rows=batch_rows, key_filter=key_filter):
         yield row
+
+
+def is_key_sorted(path: Path) -> bool:
+    """Whether a manifest's rows are in byte order of keys (reads the key column only)."""
+    parquet = open_manifest(path)
+    last = ""
+    try:
+        for batch in parquet.iter_batches(batch_size=65536, columns=["key"]):
+            keys = batch.column(0).to_pylist()
+            if keys and keys[0] < last:
+                return False
+            if any(before > after for before, after in itertools.pairwise(keys)):
+                return False
+            last = keys[-1] if keys else last
+    except Exception as exc:
+        raise OperationalError(f"manifest {path.name} is damaged: {exc}") from None
+    return True
 
 
 def read_numbered(

@@ -2,8 +2,13 @@
 
 Candidates come from the parent snapshot's manifest and from the archives of
 crashed runs of the same source (each archive describes itself in its
-manifest.json), all sorted by key. The source listing is also in key order,
-so ``ReuseIndex`` is a merge-join: one pass, one batch of candidates in memory.
+manifest.json), all sorted by key (byte order). Most stores list in that
+order too, and ``ReuseIndex`` is then a merge-join: one pass, one batch of
+candidates in memory. SeaweedFS lists folder by folder, "a/b" and the rest
+of folder "a/" before "a-b": on the way to "a/b" the join passes "a-b", which
+the listing gives later. Such rows are kept aside until then (see
+``ReuseIndex``), so an unchanged object is never read again for the order
+its store lists in.
 
 An object is unchanged when its version id equals the candidate's (both
 known), else when size, ETag and last-modified all match.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,25 +52,61 @@ def unchanged(info: ObjectInfo, row: ManifestRow) -> bool:
     return _micros(info.last_modified) == _micros(row.last_modified)
 
 
-class ReuseIndex:
-    """Merge-join of key-ordered candidates with key-ordered lookups."""
+# Candidates kept aside for a later lookup, at most (about 0.7 KB each); past
+# that the oldest are dropped, and those objects, if listed later, are read
+# again: slower, never wrong.
+KEEP_ASIDE = 100_000
 
-    def __init__(self, candidates: Iterable[ManifestRow]) -> None:
+
+class ReuseIndex:
+    """Merge-join of byte-ordered candidates with lookups in the listing's order.
+
+    A candidate the join passes (its key sorts before the key looked up) is
+    kept aside when folder-tree order lists it later: at the first character
+    where the two keys differ, the key looked up has "/" ("a/b" passes "a-b"
+    and "a.txt"). Candidates of deleted objects, the other ones passed, are
+    dropped as before.
+    """
+
+    def __init__(self, candidates: Iterable[ManifestRow], *, keep: int = KEEP_ASIDE) -> None:
         self._rows = iter(candidates)
         self._head: ManifestRow | None = next(self._rows, None)
+        self._aside: dict[str, list[ManifestRow]] = {}
+        self._keep = keep
         self.lookups = 0
 
     def find(self, key: str, info: ObjectInfo) -> ManifestRow | None:
-        """The candidate holding this exact object, if any (keys asked in increasing order)."""
+        """The candidate holding this exact object, if any."""
         self.lookups += 1
         while self._head is not None and self._head.key < key:
+            if _listed_later(self._head.key, key):
+                self._set_aside(self._head)
             self._head = next(self._rows, None)
         found = None
         while self._head is not None and self._head.key == key:
             if found is None and unchanged(info, self._head):
                 found = self._head
             self._head = next(self._rows, None)
+        aside = self._aside.pop(key, None) if self._aside else None
+        if found is None and aside:
+            found = next((row for row in aside if unchanged(info, row)), None)
         return found
+
+    def _set_aside(self, row: ManifestRow) -> None:
+        rows = self._aside.get(row.key)
+        if rows is not None:
+            rows.append(row)
+            return
+        if len(self._aside) >= self._keep:
+            del self._aside[next(iter(self._aside))]
+        self._aside[row.key] = [row]
+
+
+def _listed_later(passed: str, key: str) -> bool:
+    """Whether folder-tree order lists ``passed`` after ``key`` (``passed`` < ``key``)."""
+    # Characters, not path parts, are what the two orders compare.
+    at = len(os.path.commonprefix((passed, key)))  # noqa: RUF071
+    return at < len(passed) and key[at] == "/"
 
 
 @dataclass(slots=True)

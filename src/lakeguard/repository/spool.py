@@ -1,10 +1,14 @@
 """Collecting a snapshot's manifest rows on local disk, then writing them in key order.
 
-Rows arrive as sorted runs: the reused rows in listing order, and each
-archive's rows in key order, archives finishing in any order. Each run goes
-to a small Parquet file in a temporary directory; ``write_to()`` writes them
-in key order. Memory stays bounded by one batch per run, and the number of
-open runs is bounded by merging the oldest ones together when too many pile up.
+Rows arrive as runs: the reused rows in listing order, and each archive's
+rows, archives finishing in any order. Each run goes to a small Parquet file
+in a temporary directory, sorted by key (byte order); ``write_to()`` writes
+them all in key order. A listing is in byte order on most stores, but
+SeaweedFS lists folder by folder ("a/b" before "a-b"): a run written row by
+row starts a new file wherever its keys go down, so every file stays sorted
+(an external merge sort whose runs are as long as the listing allows).
+Memory stays bounded by one batch per run, and the number of open runs is
+bounded by merging the oldest ones together when too many pile up.
 
 Archives are cut from consecutive stretches of the listing, so their runs
 rarely overlap: runs whose key ranges follow one another are concatenated as
@@ -20,7 +24,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,16 +59,18 @@ class RowSpool:
         return self.directory / f"run-{next(self._names):06d}.parquet"
 
     def add_run(self, rows: Sequence[ManifestRow]) -> None:
-        """Add rows already sorted by key."""
+        """Add one batch of rows (sorted here when they are not)."""
         if not rows:
             return
+        if any(before.key > after.key for before, after in itertools.pairwise(rows)):
+            rows = sorted(rows, key=_key)
         path = self._path()
         with self._writer(path) as writer:
             writer.write_all(rows)
         self._adopt(path, len(rows), sum(row.size for row in rows), rows[0].key, rows[-1].key)
 
     def open_run(self) -> SpoolRun:
-        """A run written row by row (rows must come in key order)."""
+        """A run written row by row, in any order (see ``SpoolRun``)."""
         return SpoolRun(self, self._path())
 
     def _writer(self, path: Path) -> ManifestWriter:
@@ -121,7 +127,9 @@ class RowSpool:
 class SpoolRun:
     """A run written row by row. Its file is created with the first row: a run
     that gets none (a first backup reuses nothing) costs no Parquet writer, and
-    pyarrow's import (0.17 s) stays off the start of the backup."""
+    pyarrow's import (0.17 s) stays off the start of the backup. A row whose
+    key sorts before the last one's closes the file and starts the next, so
+    each file holds one ascending stretch."""
 
     def __init__(self, spool: RowSpool, path: Path) -> None:
         self._spool = spool
@@ -131,9 +139,13 @@ class SpoolRun:
         self._first = self._last = ""
 
     def write(self, row: ManifestRow) -> None:
+        if self._writer is not None and row.key < self._last:
+            self.close()
+            self._path = self._spool._path()
         if self._writer is None:
             self._writer = self._spool._writer(self._path)
             self._first = row.key
+            self._bytes = 0
         self._writer.write(row)
         self._bytes += row.size
         self._last = row.key
@@ -143,6 +155,23 @@ class SpoolRun:
             return
         self._writer.close()
         self._spool._adopt(self._path, self._writer.rows, self._bytes, self._first, self._last)
+        self._writer = None
+
+
+def sorted_rows(rows: Iterable[ManifestRow], directory: Path) -> Iterator[ManifestRow]:
+    """``rows`` in key order, sorted on disk in ``directory`` (bounded memory)."""
+    spool = RowSpool(directory)
+    run = spool.open_run()
+    try:
+        for row in rows:
+            run.write(row)
+    finally:
+        run.close()
+    return spool.merged()
+
+
+def _key(row: ManifestRow) -> str:
+    return row.key
 
 
 def _write_runs(writer: ManifestWriter, runs: Sequence[_RunFile]) -> None:

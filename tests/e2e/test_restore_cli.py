@@ -91,6 +91,35 @@ def test_dry_run_predicts_keys_a_directory_refuses(
         assert f"would fail {key}:" in captured.out
     assert "4 object(s) would fail" in captured.out
     assert not target.exists()
+    assert (
+        run(["restore", "latest", "--repo", repo, "--to", str(target), "--dry-run", "--json"]) == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["objects"] == [{"key": "ok", "size": 4, "action": "restore"}]
+    assert (doc["planned"], doc["would_fail"], len(doc["failed"])) == (
+        {"objects": 1, "bytes": 4},
+        4,
+        4,
+    )
+    assert (
+        run(
+            [
+                "restore",
+                "latest",
+                "--repo",
+                repo,
+                "--to",
+                str(target),
+                "--dry-run",
+                "--json",
+                "--include",
+                "none",
+            ]
+        )
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["objects"] == [] and doc["dry_run"] is True
     assert run(["restore", "latest", "--repo", repo, "--to", str(target)]) == 4
 
 

@@ -193,6 +193,17 @@ def test_dry_run_lists_keys_a_directory_would_refuse_as_failing(tmp_path: Path) 
     assert not out.exists()
     real = _restore(repo, tmp_path, str(out))
     assert sorted(key for key, _ in real.failed) == sorted(key for key, _ in dry.failed)
+    planned: list[tuple[str, int, bool]] = []
+    streamed = _restore(
+        repo,
+        tmp_path,
+        str(tmp_path / "other"),
+        dry_run=True,
+        on_plan=lambda *item: planned.append(item),
+        keep_failures=2,
+    )
+    assert planned == [("ok.txt", 4, False)] and streamed.keys == []  # handed over, not held
+    assert (streamed.would_fail, len(streamed.failed)) == (4, 2)
 
 
 @pytest.mark.parametrize("where", ["repo", "repo/sub", "."])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -84,7 +86,8 @@ def register(app: typer.Typer) -> None:
         --json: restored, bytes, verified, failed[{key, error}], unchanged,
         replaced, first_replaced, snapshot_id, target, seconds, dry_run; with
         --dry-run also planned{objects, bytes}, objects[{key, size, action}]
-        and needs_force.
+        (streamed as planned, first in the document), needs_force and
+        would_fail (failed keeps the first 1,000).
         """
         from lakeguard.ops.report import human_bytes
         from lakeguard.ops.restore import restore
@@ -96,6 +99,7 @@ def register(app: typer.Typer) -> None:
         app_state = state(ctx)
         repository = open_repo(app_state, repo)
         loc, store = app_state.open(to)
+        plan = _PlanLines(as_json=app_state.json) if dry_run else None
         with progress("restoring", enabled=not app_state.quiet and not dry_run) as bar:
             result = restore(
                 repository,
@@ -108,15 +112,17 @@ def register(app: typer.Typer) -> None:
                 force=force,
                 concurrency=app_state.settings.concurrency,
                 on_progress=bar,
+                on_plan=plan,
             )
-        if app_state.json:
+        if plan is not None and app_state.json:
+            plan.finish(result.to_json())
+        elif app_state.json:
             print_json(result.to_json())
         elif dry_run:
-            for key, size, overwrites in result.keys:
-                verb = "would overwrite" if overwrites else "would restore"
-                echo(f"{verb} {key} ({human_bytes(size)})")
             for key, error in result.failed:
                 echo(f"would fail {key}: {error}")
+            if result.would_fail > len(result.failed):
+                echo(f"would fail {result.would_fail - len(result.failed):,} more")
             echo(
                 f"{result.planned:,} object{'s' if result.planned != 1 else ''} "
                 f"({human_bytes(result.planned_bytes)}) of snapshot "
@@ -129,10 +135,8 @@ def register(app: typer.Typer) -> None:
                 )
             elif result.planned:
                 echo("To restore them: the same command without --dry-run")
-            if result.failed:
-                echo(
-                    f"{len(result.failed):,} object(s) would fail: their keys cannot be files here"
-                )
+            if result.would_fail:
+                echo(f"{result.would_fail:,} object(s) would fail: their keys cannot be files here")
         else:
             echo(
                 f"restored {result.restored:,} object{'s' if result.restored != 1 else ''} "
@@ -142,7 +146,7 @@ def register(app: typer.Typer) -> None:
             )
             for key, error in result.failed[:20]:
                 note(app_state, f"failed: {key}: {error}")
-        selected = result.planned + result.unchanged + len(result.failed)
+        selected = result.planned + result.unchanged + max(len(result.failed), result.would_fail)
         if (include or exclude) and not selected:
             note(
                 app_state,
@@ -171,3 +175,33 @@ def _existing(result: RestoreResult, dry_run: bool) -> str:
     if result.replaced:
         parts.append(f"{result.replaced:,} {'would be ' if dry_run else ''}overwritten")
     return "".join(f", {part}" for part in parts)
+
+
+class _PlanLines:
+    """A dry run's objects, printed as they are planned: a snapshot of millions
+    of objects is never held. With --json the document opens with its
+    ``objects`` array and the totals follow it."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+        self.count = 0
+
+    def __call__(self, key: str, size: int, overwrites: bool) -> None:
+        if self.as_json:
+            item = {"key": key, "size": size, "action": "overwrite" if overwrites else "restore"}
+            opening = '{\n  "objects": [' if not self.count else ","
+            sys.stdout.write(f"{opening}\n    {json.dumps(item, ensure_ascii=False)}")
+        else:
+            from lakeguard.ops.report import human_bytes
+
+            verb = "would overwrite" if overwrites else "would restore"
+            echo(f"{verb} {key} ({human_bytes(size)})")
+        self.count += 1
+
+    def finish(self, document: dict[str, Any]) -> None:
+        """Close the array and write the rest of ``document`` (a --json dry run)."""
+        document.pop("objects", None)
+        rest = json.dumps(document, indent=2, ensure_ascii=False)[1:].lstrip()
+        sys.stdout.write(('{\n  "objects": [' if not self.count else "") + "\n  ],\n  " + rest)
+        sys.stdout.write("\n")
+        sys.stdout.flush()

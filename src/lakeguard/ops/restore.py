@@ -85,6 +85,8 @@ from lakeguard.storage.pump import pump
 from lakeguard.transfer.parts import adjust_part_size
 
 ProgressCallback = Callable[[int, int], None]
+# A dry run's planned object: key, size, whether it overwrites one the target holds.
+PlanCallback = Callable[[str, int, bool], None]
 _FATAL = (BucketNotFoundError, EndpointUnreachableError)
 # Up to this size an object is checked in memory and written with one PUT.
 SMALL_OBJECT = 8 * 1024 * 1024
@@ -120,13 +122,15 @@ class RestoreResult:
     first_damaged: tuple[str, str] | None = None  # (key, error) of the first of those
     # failed writes; in a dry run, the keys the target would refuse
     failed: list[tuple[str, str]] = field(default_factory=list)
-    # dry run: what would be written (key, size, whether it overwrites an object)
+    # dry run without an on_plan callback: what would be written (key, size,
+    # whether it overwrites an object)
     keys: list[tuple[str, int, bool]] = field(default_factory=list)
     unchanged: int = 0  # already in the target with the snapshot's bytes: not written
     replaced: int = 0  # existing objects with other bytes, written over (dry run: would be)
     first_replaced: list[str] = field(default_factory=list)
     # dry run: why the real run would refuse (overwrites that need --force), else None
     refusal: str | None = None
+    would_fail: int = 0  # dry run: keys the target would refuse (``failed`` keeps the first)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -149,6 +153,7 @@ class RestoreResult:
                 for key, size, over in self.keys
             ]
             doc["needs_force"] = self.refusal is not None
+            doc["would_fail"] = self.would_fail
         return doc
 
 
@@ -662,11 +667,15 @@ def restore(
     cache_dir: Path | None = None,
     on_progress: ProgressCallback | None = None,
     keep_failures: int = 1000,
+    on_plan: PlanCallback | None = None,
 ) -> RestoreResult:
     """Restore the objects of ``snapshot`` matching the globs into ``location``.
 
     Objects the target already holds are skipped; overwriting others in a
-    target without versions needs ``force`` (see the module docstring).
+    target without versions needs ``force`` (see the module docstring). A dry
+    run hands each object it would write to ``on_plan`` as it is planned (a
+    snapshot of millions of objects is never held), else collects them in
+    ``result.keys``. Either way at most ``keep_failures`` failures are kept.
     """
     from lakeguard.ops.sync import object_not_folder, prepare_destination
 
@@ -696,7 +705,7 @@ def restore(
             result.refusal = refusal
         rows = _marked(manifest, key_filter, verdicts.by_row(manifest), result)
         if dry_run:
-            _plan(rows, location, result)
+            _plan(rows, location, result, on_plan, keep_failures)
         else:
             result.replaced = 0  # counted again as written
             _restore_rows(
@@ -707,7 +716,11 @@ def restore(
 
 
 def _plan(
-    rows: Iterable[tuple[ManifestRow, bool]], location: Location, result: RestoreResult
+    rows: Iterable[tuple[ManifestRow, bool]],
+    location: Location,
+    result: RestoreResult,
+    on_plan: PlanCallback | None,
+    keep_failures: int,
 ) -> None:
     """A dry run: what would be written, and the keys a local target would refuse."""
     from lakeguard.storage.local import check_key
@@ -717,11 +730,16 @@ def _plan(
             try:
                 check_key(location.key(row.key))
             except UsageError as exc:
-                result.failed.append((row.key, exc.message))
+                result.would_fail += 1
+                if len(result.failed) < keep_failures:
+                    result.failed.append((row.key, exc.message))
                 continue
         result.planned += 1
         result.planned_bytes += row.size
-        result.keys.append((row.key, row.size, overwrites))
+        if on_plan is not None:
+            on_plan(row.key, row.size, overwrites)
+        else:
+            result.keys.append((row.key, row.size, overwrites))
 
 
 def _restore_rows(

@@ -1,4 +1,4 @@
-from lakeguard.cli import main
+from lakeguard._entry import main
 
 if __name__ == "__main__":
     main()

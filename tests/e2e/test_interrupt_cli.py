@@ -124,3 +124,31 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_too(tmp_path: Path) -> None:
     )
     assert done.returncode == 130
     assert done.stderr == "lakeguard: error: interrupted: nothing was changed\n"
+
+
+def test_ctrl_c_while_the_console_script_imports_the_cli_is_one_line_too() -> None:
+    """The console script's entry point catches it before lakeguard.cli exists."""
+    child = (
+        "import signal, sys, builtins\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "real = builtins.__import__\n"
+        "def interrupting(name, *args, **kwargs):\n"
+        "    if name == 'lakeguard.cli':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupting\n"
+        "from lakeguard._entry import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, "--version"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 130
+    assert done.stderr == "lakeguard: error: interrupted: nothing was changed\n"
+    script = Path(sys.executable).parent / "lakeguard"
+    if script.exists():  # the installed console script points at that entry point
+        assert "lakeguard._entry" in script.read_text()

@@ -210,3 +210,29 @@ def test_a_truncated_archive_still_gives_back_the_members_before_the_cut(
     assert all(files[key] == body for key, body in restored.items())
     assert max(restored) < min(failed)  # the members before the cut, in archive order
     assert any("archive ends" in f["error"] for f in doc["failed"])
+
+
+def test_source_picks_latest_among_one_locations_snapshots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _backup(tmp_path, {"first.txt": "of s\n"})
+    other = tmp_path / "o"
+    other.mkdir()
+    (other / "second.txt").write_text("of o\n")
+    assert run(["backup", str(other), "--repo", repo, "-q"]) == 0
+    capsys.readouterr()
+    source = str(tmp_path / "s")
+    assert run(["ls", "latest", "--repo", repo]) == 0
+    assert capsys.readouterr().out == "second.txt\n"  # the newest snapshot of any source
+    assert run(["ls", "latest", "--repo", repo, "--source", source]) == 0
+    assert capsys.readouterr().out == "first.txt\n"
+    target = tmp_path / "out"
+    assert run(["restore", "latest", "--repo", repo, "--to", str(target), "--source", source]) == 0
+    assert _files(target) == {"first.txt": "of s\n"}
+    capsys.readouterr()
+    assert run(["snapshots", "--repo", repo, "--json", "--source", str(other)]) == 0
+    other_id = json.loads(capsys.readouterr().out)[0]["id"]
+    code = run(["restore", other_id, "--repo", repo, "--to", str(target), "--source", source])
+    assert code == 2 and f"snapshot {other_id} is of" in _one_line_error(capsys)
+    code = run(["ls", "latest", "--repo", repo, "--source", str(tmp_path / "nothing")])
+    assert code == 2 and "no snapshot of" in _one_line_error(capsys)

@@ -57,6 +57,15 @@ def register(app: typer.Typer) -> None:
                 help="List what would be restored, overwritten or refused; change nothing.",
             ),
         ] = False,
+        source: Annotated[
+            str | None,
+            typer.Option(
+                "--source",
+                metavar="LOC",
+                help="'latest' is the newest snapshot of this backed-up location (a "
+                "repository may hold several); an id must be one of its snapshots.",
+            ),
+        ] = None,
         force: Annotated[
             bool,
             typer.Option(
@@ -91,6 +100,7 @@ def register(app: typer.Typer) -> None:
         """
         from lakeguard.ops.report import human_bytes
         from lakeguard.ops.restore import restore
+        from lakeguard.ops.snapshots import source_url
 
         if not to:
             raise UsageError(
@@ -113,6 +123,7 @@ def register(app: typer.Typer) -> None:
                 concurrency=app_state.settings.concurrency,
                 on_progress=bar,
                 on_plan=plan,
+                source=source_url(source) if source else None,
             )
         if plan is not None and app_state.json:
             plan.finish(result.to_json())

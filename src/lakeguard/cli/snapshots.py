@@ -98,21 +98,26 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         repo: RepoOption = None,
+        source: SourceOption = None,
         long: Annotated[
             bool, typer.Option("--long", "-l", help="Also size, last-modified and SHA-256.")
         ] = False,
     ) -> None:
         """List the objects of SNAPSHOT, in byte order of their keys.
 
+        With --source, 'latest' is the newest snapshot of that location.
+
         --json: {"snapshot_id", "source", "objects": [{"key", "size", "sha256", "etag",
         "version_id", "last_modified", "archive"}]}, streamed.
         """
         from lakeguard.ops.report import human_bytes
-        from lakeguard.ops.snapshots import list_objects, row_json
+        from lakeguard.ops.snapshots import list_objects, row_json, source_url
 
         app_state = state(ctx)
         repository = open_repo(app_state, repo)
-        listing = list_objects(repository, snapshot, glob=glob)
+        listing = list_objects(
+            repository, snapshot, glob=glob, source=source_url(source) if source else None
+        )
         out = sys.stdout
         if app_state.json:
             header = listing.snapshot

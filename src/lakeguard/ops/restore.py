@@ -668,6 +668,7 @@ def restore(
     on_progress: ProgressCallback | None = None,
     keep_failures: int = 1000,
     on_plan: PlanCallback | None = None,
+    source: str | None = None,
 ) -> RestoreResult:
     """Restore the objects of ``snapshot`` matching the globs into ``location``.
 
@@ -676,6 +677,8 @@ def restore(
     run hands each object it would write to ``on_plan`` as it is planned (a
     snapshot of millions of objects is never held), else collects them in
     ``result.keys``. Either way at most ``keep_failures`` failures are kept.
+    With ``source`` (a snapshot header's source URL), ``latest`` is that
+    source's newest snapshot and an id must be one of its snapshots.
     """
     from lakeguard.ops.sync import object_not_folder, prepare_destination
 
@@ -683,7 +686,7 @@ def restore(
     _check_local_parents(location)
     key_filter = KeyFilter.of(includes, excludes)
     clock = time.monotonic()
-    header = repo.snapshot(snapshot)
+    header = repo.snapshot(snapshot, source=source)
     result = RestoreResult(snapshot_id=header.id, target=str(location), dry_run=dry_run)
     cache = (cache_dir or default_cache_dir(repo)) / "manifests"
     manifest = repo.fetch_manifest(header, cache)

@@ -116,11 +116,16 @@ def list_objects(
     snapshot: str,
     *,
     glob: str | None = None,
+    source: str | None = None,
     cache_dir: Path | None = None,
 ) -> Listing:
-    """The objects of one snapshot whose key matches ``glob`` (all without one), key order."""
+    """The objects of one snapshot whose key matches ``glob`` (all without one), key order.
+
+    With ``source``, ``latest`` is that source's newest snapshot, and an id
+    must name one of its snapshots.
+    """
     key_filter = _glob(glob)
-    header = repo.snapshot(snapshot)
+    header = repo.snapshot(snapshot, source=source)
     path = RepoCache(repo, cache_dir).manifest(header)
     return Listing(header, _matching_rows(path, key_filter, prefix=""))
 

@@ -270,7 +270,10 @@ def resolve_snapshot(
         if not headers:
             raise UsageError(f"no snapshot of {source} in this repository")
         return headers[-1]
-    return read_header(store, layout, match_snapshot_id(ids, wanted))
+    header = read_header(store, layout, match_snapshot_id(ids, wanted))
+    if source is not None and header.source != source:
+        raise UsageError(f"snapshot {header.id} is of {header.source}, not of {source}")
+    return header
 
 
 def match_snapshot_id(ids: Sequence[str], wanted: str) -> str:

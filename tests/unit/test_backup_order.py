@@ -161,3 +161,27 @@ def test_the_spool_sorts_rows_that_come_in_any_order(tmp_path: Path) -> None:
         spool.write_to(writer)
     assert [row.key for row in read_manifest(out)] == sorted(KEYS)
     assert is_key_sorted(out)
+
+
+def test_an_archive_holds_its_members_in_the_manifests_order(tmp_path: Path) -> None:
+    """So a restore reads the members of one archive with one ranged GET."""
+    from repo_testing import CountingStore
+
+    from lakeguard.ops.restore import restore
+
+    store = _source(NAME1)
+    repo = new_repo(tmp_path)
+    _backup(NAME1, repo, tmp_path / "c")
+    header = repo.snapshots()[-1]
+    rows = list(read_manifest(repo.fetch_manifest(header, tmp_path / "m")))
+    assert len({row.archive for row in rows}) == 1
+    assert [row.frame_offset for row in rows] == sorted(row.frame_offset for row in rows)
+    counting = CountingStore(repo.store)
+    counted = Repository(counting, repo.location, repo.config, repo.layout)
+    out = parse_location("memory://tree-order-out/r")
+    target = MemoryStore.named("tree-order-out")
+    target.create()
+    done = restore(counted, "latest", target, out, cache_dir=tmp_path / "c")
+    assert done.restored == len(KEYS)
+    assert len([r for r in counting.ranges if r[0].startswith(repo.key("archives/"))]) == 1
+    assert all(store.get_bytes(f"t/{key}") == target.get_bytes(f"r/{key}") for key in KEYS)

@@ -160,7 +160,11 @@ class _Batcher:
         return []
 
     def flush(self) -> list[PackItem]:
+        """The batch, in byte order of keys: the manifest's order, so a restore
+        finds the members of one archive side by side (one ranged GET for many)
+        also when the source lists folder by folder (SeaweedFS)."""
         items, self.items, self.bytes = self.items, [], 0
+        items.sort(key=lambda item: item.relative)
         return items
 
 

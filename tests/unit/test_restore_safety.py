@@ -322,3 +322,32 @@ def test_a_target_naming_one_object_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="memory://tgt/r/a0 is an object, not a folder"):
         _restore(repo, tmp_path, "memory://tgt/r/a0", store=out)
     assert [i.key for i in out.list("")] == ["r/a0"]
+
+
+def test_dry_run_foresees_what_is_in_the_way_on_disk(tmp_path: Path) -> None:
+    """A file where a folder is needed, a folder where a file goes, a symbolic
+    link on the way, and "b" beside "b/x" in the snapshot itself."""
+    lake = MemoryStore.named("in-the-way")
+    for key in ("ok", "b", "b/x", "d/f", "e", "lnk/z", "new/deep/g"):
+        lake.put(f"t/{key}", f"body {key}".encode())
+    repo = new_repo(tmp_path)
+    backup(lake, parse_location("memory://in-the-way/t"), repo, cache_dir=tmp_path / "cache")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "d").write_text("a file where a folder is needed")
+    (out / "e").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (out / "lnk").symlink_to(tmp_path / "elsewhere")
+    dry = _restore(repo, tmp_path, str(out), dry_run=True)
+    foreseen = dict(dry.failed)
+    assert sorted(foreseen) == ["b/x", "d/f", "e", "lnk/z"]
+    assert "a parent folder is an object" in foreseen["b/x"]
+    assert "a symbolic link" in foreseen["lnk/z"]
+    assert "a folder of that name exists" in foreseen["e"]
+    assert sorted(key for key, _, _ in dry.keys) == ["b", "new/deep/g", "ok"]
+    assert not (out / "ok").exists()
+    real = _restore(repo, tmp_path, str(out))
+    failed = sorted(key for key, _ in real.failed)
+    assert len(failed) == len(foreseen) and {"d/f", "e", "lnk/z"} <= set(failed)
+    assert set(failed) - {"d/f", "e", "lnk/z"} <= {"b", "b/x"}  # whichever came second
+    assert not list((tmp_path / "elsewhere").iterdir())

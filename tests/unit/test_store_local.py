@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lakeguard.errors import BucketNotFoundError, UnsupportedError, UsageError
-from lakeguard.storage.local import TMP_PREFIX, LocalStore
+from lakeguard.storage.local import TMP_PREFIX, LocalStore, WriteForecast
 from storage_suite import StoreSuite
 
 
@@ -286,3 +286,38 @@ def test_writers_and_deletes_side_by_side_share_folders_without_losing_a_file(
     assert kept == {f"dt={n % 3}/h={n % 2}/w{w}-{n}" for w in range(8) for n in range(150) if n % 5}
     store._folders.clear()
     assert len(list(Path("/proc/self/fd").iterdir())) == fds_before
+
+
+def test_write_forecast_names_what_a_put_would_refuse(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("dt=1/part-0", b"x")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "away").mkdir()
+    (tmp_path / "dt=1" / "link").symlink_to(tmp_path / "away")
+    forecast = WriteForecast(tmp_path)
+    assert forecast.obstacle("dt=1/part-1") is None
+    assert forecast.obstacle("fresh/a/b/c") is None
+    assert forecast.obstacle("dt=1/part-0") is None  # replacing a file is fine
+    why = forecast.obstacle("dt=1/part-0/under")
+    assert why is not None and "a parent folder is an object" in why
+    why = forecast.obstacle("dt=1/link/x")
+    assert why is not None and "a symbolic link" in why
+    why = forecast.obstacle("dir")
+    assert why is not None and "a folder of that name exists" in why
+    assert forecast.obstacle("fresh/a/b/c/d") is not None  # planned as a file just above
+    store.put("dt=1/part-1", b"real")  # what was foreseen as fine is fine
+    store.put("fresh/a/b/c", b"real")
+    with pytest.raises(UnsupportedError, match="a parent folder is an object"):
+        store.put("dt=1/part-0/under", b"y")
+    with pytest.raises(UsageError, match="a symbolic link"):
+        store.put("dt=1/link/x", b"y")
+    with pytest.raises(UnsupportedError, match="a folder of that name exists"):
+        store.put("dir", b"y")
+
+
+def test_write_forecast_remembers_a_bounded_number_of_planned_files(tmp_path: Path) -> None:
+    forecast = WriteForecast(tmp_path, remember=3)
+    for name in ("a", "b", "c", "d"):
+        assert forecast.obstacle(name) is None
+    assert forecast.obstacle("a/x") is None  # forgotten: a forecast, not a promise
+    assert forecast.obstacle("d/x") is not None

@@ -725,17 +725,23 @@ def _plan(
     on_plan: PlanCallback | None,
     keep_failures: int,
 ) -> None:
-    """A dry run: what would be written, and the keys a local target would refuse."""
-    from lakeguard.storage.local import check_key
+    """A dry run: what would be written, and the keys a local target would refuse
+    (their shape, or what is in their way on disk: see ``WriteForecast``)."""
+    from lakeguard.storage.local import WriteForecast, check_key
 
+    forecast = WriteForecast(Path(location.root)) if location.scheme == "file" else None
     for row, overwrites in rows:
-        if location.scheme == "file":
+        if forecast is not None:
+            key = location.key(row.key)
             try:
-                check_key(location.key(row.key))
+                check_key(key)
+                why = forecast.obstacle(key)
             except UsageError as exc:
+                why = exc.message
+            if why is not None:
                 result.would_fail += 1
                 if len(result.failed) < keep_failures:
-                    result.failed.append((row.key, exc.message))
+                    result.failed.append((row.key, why))
                 continue
         result.planned += 1
         result.planned_bytes += row.size

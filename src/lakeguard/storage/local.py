@@ -120,6 +120,69 @@ def blocking_file(path: Path) -> Path | None:
     return None
 
 
+class WriteForecast:
+    """Why writing keys under ``root`` would fail, without writing: for dry runs.
+
+    Asked key by key in byte order, it names what a real run's LocalStore.put
+    would refuse: a folder on the way that is a file or a symbolic link, a
+    folder where the file would go, and a key under another key planned as a
+    file before it ("b", then "b/x"). Folders are looked at once each; the
+    folders and planned files remembered are the last ``remember`` of each
+    (a forecast, in bounded memory).
+    """
+
+    def __init__(self, root: Path, *, remember: int = 100_000) -> None:
+        self.root = root
+        self._folders: dict[str, str] = {}  # folder -> "dir", "missing", "link", "file"
+        self._planned: dict[str, None] = {}  # keys planned as files, oldest first
+        self._remember = remember
+
+    def obstacle(self, key: str) -> str | None:
+        """Why a put of ``key`` would fail, or None; ``key`` then counts as planned."""
+        parts = key.split("/")
+        made = False  # a folder on the way is missing: the write makes it and those below
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in self._planned:
+                kind = "file"
+            elif made:
+                continue
+            else:
+                kind = self._kind(folder)
+            if kind in ("dir", "missing"):
+                made = kind == "missing"
+                continue
+            if kind == "link":
+                return (
+                    f"object key {key!r} lies under {self.root}/{folder}, a symbolic link: "
+                    "keys are written only into real folders under the directory"
+                )
+            return f"cannot write {self.root}/{key}: a parent folder is an object"
+        path = self.root / key
+        if not made and path.is_dir() and not path.is_symlink():
+            return f"cannot write {self.root}/{key}: a folder of that name exists"
+        _remember(self._planned, key, None, self._remember)
+        return None
+
+    def _kind(self, folder: str) -> str:
+        kind = self._folders.get(folder)
+        if kind is None:
+            try:
+                mode = os.lstat(self.root / folder).st_mode
+            except OSError:
+                kind = "missing"
+            else:
+                kind = "link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode) else "file"
+            _remember(self._folders, folder, kind, self._remember)
+        return kind
+
+
+def _remember(table: dict[str, Any], key: str, value: Any, limit: int) -> None:
+    table[key] = value
+    if len(table) > limit:
+        del table[next(iter(table))]
+
+
 def not_a_directory(path: Path, role: str = "") -> UsageError | None:
     """A UsageError naming what is in the way when ``path`` cannot be a folder."""
     blocker = blocking_file(path)

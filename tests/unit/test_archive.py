@@ -303,3 +303,62 @@ def test_cut_or_garbled_frames_are_damage_and_nothing_else() -> None:
                 assert b"".join(member.data) == b"hello world\n" or member.name != "a.txt"
     with pytest.raises(ArchiveDamaged, match="no zstd frame"):
         read_member(b"not a zstd frame at all")
+
+
+def _headers() -> list[bytes]:
+    """Header blocks of every shape the readers may meet, from tarfile itself."""
+    blocks: list[bytes] = []
+    shapes: list[tuple[str, int, bytes, int]] = [
+        ("dt=2026-01-01/part-00000.parquet", 8192, tarfile.REGTYPE, tarfile.USTAR_FORMAT),
+        ("a/" * 60 + "long-name-with-prefix.bin", 1, tarfile.REGTYPE, tarfile.USTAR_FORMAT),
+        ("dir/", 0, tarfile.DIRTYPE, tarfile.USTAR_FORMAT),
+        ("x" * 300, 5, tarfile.REGTYPE, tarfile.PAX_FORMAT),
+        ("y" * 300, 5, tarfile.REGTYPE, tarfile.GNU_FORMAT),
+        ("big.bin", 9 * 1024**3, tarfile.REGTYPE, tarfile.GNU_FORMAT),  # base-256 size
+        ("big-pax.bin", 9 * 1024**3, tarfile.REGTYPE, tarfile.PAX_FORMAT),
+        ("naïve/ключ.txt", 3, tarfile.REGTYPE, tarfile.PAX_FORMAT),
+        ("link", 0, tarfile.SYMTYPE, tarfile.USTAR_FORMAT),
+    ]
+    for name, size, kind, fmt in shapes:
+        info = tarfile.TarInfo(name)
+        info.size, info.type, info.mtime = size, kind, 1_796_311_463
+        raw = info.tobuf(fmt, "utf-8", "surrogateescape")
+        blocks.extend(raw[i : i + 512] for i in range(0, len(raw), 512))
+    v7_dir = bytearray(blocks[0])
+    v7_dir[0:100] = b"old-dir/".ljust(100, b"\0")
+    v7_dir[156:157] = tarfile.AREGTYPE
+    v7_dir[148:156] = b" " * 8
+    v7_dir[148:156] = b"%06o\0 " % (sum(v7_dir) & 0o777777)
+    blocks.append(bytes(v7_dir))
+    signed = bytearray(blocks[0])  # a checksum summed as signed bytes, as some tars do
+    signed[0:100] = b"\xe9t\xe9.txt".ljust(100, b"\0")
+    signed[148:156] = b" " * 8
+    total = sum(b - 256 if b > 127 else b for b in signed)
+    signed[148:156] = b"%06o\0 " % total
+    blocks.append(bytes(signed))
+    return [block for block in blocks if any(block)]
+
+
+def test_header_reads_every_shape_as_tarfile_does() -> None:
+    from lakeguard.archive.reader import _header
+
+    seen = 0
+    for block in _headers():
+        try:
+            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        except tarfile.HeaderError:
+            continue  # a pax body or long-name block: not a header
+        assert _header(block) == (info.name, info.size, info.mtime, info.type)
+        seen += 1
+    assert seen >= 11
+
+
+def test_a_damaged_header_is_refused_as_tarfile_refuses_it() -> None:
+    from lakeguard.archive.reader import _header
+
+    block = bytearray(_headers()[0])
+    block[10] ^= 0x01
+    with pytest.raises(tarfile.HeaderError):
+        tarfile.TarInfo.frombuf(bytes(block), "utf-8", "surrogateescape")
+    with pytest.raises(tarfile.HeaderError):
+        _header(bytes(block))

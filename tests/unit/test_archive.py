@@ -28,7 +28,7 @@ from lakeguard.archive.seektable import (
     encode,
     entries_from_sizes,
 )
-from lakeguard.archive.writer import ArchiveWriteError, ArchiveWriter, MemberRecord
+from lakeguard.archive.writer import ArchiveWriteError, ArchiveWriter, MemberRecord, tar_header
 from lakeguard.repository.layout import member_name
 from lakeguard.storage.memory import MemoryStore
 
@@ -362,3 +362,30 @@ def test_a_damaged_header_is_refused_as_tarfile_refuses_it() -> None:
         tarfile.TarInfo.frombuf(bytes(block), "utf-8", "surrogateescape")
     with pytest.raises(tarfile.HeaderError):
         _header(bytes(block))
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "mtime", "directory"),
+    [
+        ("a", 0, 0.0, False),
+        ("dt=2026-01-01/part-00000.parquet", 8192, 1_796_311_463.7, False),
+        ("x" * 100, 8**11 - 1, 8**11 - 1, False),  # the largest the ustar block holds
+        ("x" * 101, 1, 1, False),  # a pax header from here on: tarfile's
+        ("naïve.txt", 1, 1, False),
+        ("big", 8**11, 5, False),
+        ("late", 5, 8**11, False),
+        ("early", 5, -1, False),
+        ("folder", 0, 7, True),
+    ],
+)
+def test_tar_header_is_byte_for_byte_tarfiles(
+    name: str, size: int, mtime: float, directory: bool
+) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = 0 if directory else size
+    info.mtime = int(mtime)
+    info.mode = 0o755 if directory else 0o644
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.uname = info.gname = ""
+    expected = info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+    assert tar_header(name, size, mtime=mtime, directory=directory) == expected

@@ -455,3 +455,25 @@ def test_folder_markers_in_archives_of_the_earlier_layout_still_restore_and_chec
     )
     report = check(repo, read_data=True)
     assert report.ok and report.read_data
+
+
+def test_small_objects_are_fetched_in_bunches_each_with_its_own_outcome() -> None:
+    """One pool task serves several small objects; an error fails only its object."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lakeguard.ops.backup_pack import BUNCH_ITEMS, PackItem, _fetch_bunch, _Slot
+
+    store = MemoryStore.named("bunch")
+    for n in range(BUNCH_ITEMS):
+        if n != 3:
+            store.put(f"t/{n}", bytes([n]) * 100)
+    items = [PackItem(f"t/{n}", str(n), 100) for n in range(BUNCH_ITEMS)]
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(_fetch_bunch, store, items, 3, 1 << 20)
+        slots = [_Slot(future, n) for n in range(BUNCH_ITEMS)]
+        for n, slot in enumerate(slots):
+            if n == 3:
+                with pytest.raises(NotFoundError):
+                    slot.result()
+            else:
+                assert slot.result().data == bytes([n]) * 100

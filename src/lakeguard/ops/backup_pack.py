@@ -53,7 +53,11 @@ from lakeguard.transfer.parts import adjust_part_size
 
 log = logging.getLogger(__name__)
 
-READAHEAD_ITEMS = 64
+READAHEAD_ITEMS = 256
+# Small objects go to the fetch pool a few at a time (see _fetch_bunch).
+BUNCH_ITEMS = 8
+BUNCH_BYTES = 1024 * 1024
+UPLOAD_PIECE = 1024 * 1024
 # Objects up to this size are fetched whole, ahead, and hashed and compressed
 # on the fetch threads (in block-size frames); larger ones stream through the
 # archive's thread.
@@ -130,6 +134,44 @@ class _Fetched:
     info: ObjectInfo
     data: bytes | memoryview  # a view of the GET's own buffer when the store has one
     member: PreparedMember | None  # None when the bytes read disagree with the size
+
+
+def _fetch_bunch(
+    store: Store, items: Sequence[PackItem], level: int, block_size: int
+) -> list[_Fetched | BaseException]:
+    """``_fetch_small`` for a few consecutive small objects, one after the other.
+
+    One pool task and one future for several objects: with one each, a
+    backup of 20,000 objects of 8 KiB spent more CPU handing objects between
+    threads than reading them. Each object's outcome is its own (an error
+    fails only that object).
+    """
+    out: list[_Fetched | BaseException] = []
+    for item in items:
+        try:
+            out.append(_fetch_small(store, item, level, block_size))
+        except Exception as exc:  # re-raised for this object alone by _Slot.result()
+            out.append(exc)
+    return out
+
+
+class _Slot:
+    """One object's place in a bunch's future: ``result()`` as a Future's."""
+
+    __slots__ = ("_future", "_index")
+
+    def __init__(self, future: Future[list[_Fetched | BaseException]], index: int) -> None:
+        self._future = future
+        self._index = index
+
+    def result(self) -> _Fetched:
+        outcome = self._future.result()[self._index]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def cancel(self) -> bool:
+        return self._future.cancel()
 
 
 def _fetch_small(store: Store, item: PackItem, level: int, block_size: int) -> _Fetched:
@@ -283,45 +325,80 @@ class _Packer:
         self.mirror_puts: list[tuple[str, Future[Any]]] = []
         self.raised: BaseException | None = None  # what stopped chunks(), as raised there
 
-    def _window(self) -> Iterator[tuple[PackItem, Future[_Fetched] | None]]:
-        """Items in order, small ones fetched ahead on the shared pool."""
+    def _window(self) -> Iterator[tuple[PackItem, _Slot | None]]:
+        """Items in order, small ones fetched ahead on the shared pool, in bunches."""
         ctx = self.ctx
-        ahead: deque[tuple[PackItem, Future[_Fetched] | None]] = deque()
+        ahead: deque[tuple[PackItem, _Slot | None]] = deque()
         ahead_bytes = 0
         pending = iter(self.items)
         exhausted = False
+        bunch: list[PackItem] = []
+        bunch_bytes = 0
+
+        def send() -> None:
+            future = ctx.fetch_pool.submit(
+                _fetch_bunch, ctx.source_store, list(bunch), ctx.level, ctx.block_size
+            )
+            ahead.extend((member, _Slot(future, i)) for i, member in enumerate(bunch))
+            bunch.clear()
+
         try:
             while True:
                 while not exhausted and (
-                    len(ahead) < READAHEAD_ITEMS and ahead_bytes < ctx.readahead_bytes
+                    len(ahead) + len(bunch) < READAHEAD_ITEMS and ahead_bytes < ctx.readahead_bytes
                 ):
                     item = next(pending, None)
                     if item is None:
                         exhausted = True
                         break
                     if item.size <= max(ctx.block_size, FETCH_WHOLE):
-                        fetch = ctx.fetch_pool.submit(
-                            _fetch_small, ctx.source_store, item, ctx.level, ctx.block_size
-                        )
-                        ahead.append((item, fetch))
+                        bunch.append(item)
+                        bunch_bytes += item.size
                         ahead_bytes += item.size
+                        if len(bunch) >= BUNCH_ITEMS or bunch_bytes >= BUNCH_BYTES:
+                            send()
+                            bunch_bytes = 0
                     else:
+                        if bunch:
+                            send()
+                            bunch_bytes = 0
                         ahead.append((item, None))
+                if bunch and (exhausted or not ahead or len(ahead) < READAHEAD_ITEMS // 2):
+                    send()
+                    bunch_bytes = 0
                 if not ahead:
                     return
-                item, future = ahead.popleft()
-                if future is not None:
+                item, slot = ahead.popleft()
+                if slot is not None:
                     ahead_bytes -= item.size
-                yield item, future
+                yield item, slot
         finally:
             for _item, waiting in ahead:
                 if waiting is not None:
                     waiting.cancel()
 
     def chunks(self) -> Iterator[bytes]:
-        """The archive's bytes; remembers why it stopped, whatever the store wraps it in."""
+        """The archive's bytes; remembers why it stopped, whatever the store wraps it in.
+
+        Small members' frames are joined into pieces of at least UPLOAD_PIECE
+        bytes: each piece crosses to the upload's thread through a queue, and
+        one crossing per frame of an 8 KiB object cost more than the frame.
+        """
+        held: list[bytes] = []
+        held_bytes = 0
         try:
-            yield from self._chunks()
+            for piece in self._chunks():
+                if not held and len(piece) >= UPLOAD_PIECE:
+                    yield piece
+                    continue
+                held.append(piece)
+                held_bytes += len(piece)
+                if held_bytes >= UPLOAD_PIECE:
+                    yield b"".join(held)
+                    held.clear()
+                    held_bytes = 0
+            if held:
+                yield b"".join(held)
         except BaseException as exc:
             self.raised = exc
             raise

@@ -48,6 +48,22 @@ def plan(days: int = 20, parts: int = 110, large: int = 6, seed: int = 11) -> li
     return keys
 
 
+def plan_small_objects(
+    partitions: int = 50, parts: int = 400, seed: int = 5
+) -> list[tuple[str, int]]:
+    """A lake of many small files (20,000 of 2-16 KiB, ~150 MB): what streaming
+    jobs and over-partitioned tables leave behind. Per-object costs decide here."""
+    rng = random.Random(seed)
+    return [
+        (
+            f"dt=2026-01-{day % 28 + 1:02d}/h={day:02d}/part-{part:05d}.parquet",
+            rng.choice((2 * KiB, 4 * KiB, 8 * KiB, 16 * KiB)),
+        )
+        for day in range(partitions)
+        for part in range(parts)
+    ]
+
+
 def build(
     bucket: str,
     settings: StoreSettings,

@@ -101,22 +101,20 @@ def test_ctrl_c_says_interrupted_and_exits_130(
     assert not list(tmp_path.iterdir())  # no inventory, no .partial left behind
 
 
-def test_ctrl_c_while_the_cli_loads_is_one_line_too(tmp_path: Path) -> None:
-    """An interrupt inside the first imports (typer, the app) has no traceback either."""
+def _interrupted_while_importing(module: str, start: str, argv: list[str]) -> None:
+    """Run ``start`` in a child whose import of ``module`` is interrupted: one line, 130."""
     child = (
         "import signal, sys, builtins\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "real = builtins.__import__\n"
         "def interrupting(name, *args, **kwargs):\n"
-        "    if name == 'typer':\n"
+        f"    if name == {module!r}:\n"
         "        raise KeyboardInterrupt\n"
         "    return real(name, *args, **kwargs)\n"
-        "from lakeguard.cli import main\n"
-        "builtins.__import__ = interrupting\n"
-        "main()\n"
+        f"{start}\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", child, "history", "s3://quiet-bucket"],
+        [sys.executable, "-c", child, *argv],
         check=False,
         capture_output=True,
         text=True,
@@ -124,31 +122,18 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_too(tmp_path: Path) -> None:
     )
     assert done.returncode == 130
     assert done.stderr == "lakeguard: error: interrupted: nothing was changed\n"
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line_too() -> None:
+    """An interrupt inside the first imports (typer, the app) has no traceback either."""
+    start = "from lakeguard.cli import main\nbuiltins.__import__ = interrupting\nmain()"
+    _interrupted_while_importing("typer", start, ["history", "s3://quiet-bucket"])
 
 
 def test_ctrl_c_while_the_console_script_imports_the_cli_is_one_line_too() -> None:
     """The console script's entry point catches it before lakeguard.cli exists."""
-    child = (
-        "import signal, sys, builtins\n"
-        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "real = builtins.__import__\n"
-        "def interrupting(name, *args, **kwargs):\n"
-        "    if name == 'lakeguard.cli':\n"
-        "        raise KeyboardInterrupt\n"
-        "    return real(name, *args, **kwargs)\n"
-        "builtins.__import__ = interrupting\n"
-        "from lakeguard._entry import main\n"
-        "main()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", child, "--version"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 130
-    assert done.stderr == "lakeguard: error: interrupted: nothing was changed\n"
+    start = "builtins.__import__ = interrupting\nfrom lakeguard._entry import main\nmain()"
+    _interrupted_while_importing("lakeguard.cli", start, ["--version"])
     script = Path(sys.executable).parent / "lakeguard"
     if script.exists():  # the installed console script points at that entry point
         assert "lakeguard._entry" in script.read_text()

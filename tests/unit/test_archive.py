@@ -28,7 +28,13 @@ from lakeguard.archive.seektable import (
     encode,
     entries_from_sizes,
 )
-from lakeguard.archive.writer import ArchiveWriteError, ArchiveWriter, MemberRecord, tar_header
+from lakeguard.archive.writer import (
+    ArchiveWriteError,
+    ArchiveWriter,
+    MemberRecord,
+    tar_header,
+    tarfile_header,
+)
 from lakeguard.repository.layout import member_name
 from lakeguard.storage.memory import MemoryStore
 
@@ -381,11 +387,5 @@ def test_a_damaged_header_is_refused_as_tarfile_refuses_it() -> None:
 def test_tar_header_is_byte_for_byte_tarfiles(
     name: str, size: int, mtime: float, directory: bool
 ) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = 0 if directory else size
-    info.mtime = int(mtime)
-    info.mode = 0o755 if directory else 0o644
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-    info.uname = info.gname = ""
-    expected = info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+    expected = tarfile_header(name, size, mtime=mtime, directory=directory)
     assert tar_header(name, size, mtime=mtime, directory=directory) == expected

@@ -93,6 +93,11 @@ def tar_header(name: str, size: int, *, mtime: float = 0.0, directory: bool = Fa
         numbers = b"%011o\x00%011o\x00" % (size, seconds)
         checksum = sum(head) + sum(numbers) + sum(_USTAR_TAIL) + 8 * 32
         return head + numbers + b"%06o\x00 " % checksum + _USTAR_TAIL
+    return tarfile_header(name, size, mtime=mtime, directory=directory)
+
+
+def tarfile_header(name: str, size: int, *, mtime: float = 0.0, directory: bool = False) -> bytes:
+    """``tar_header`` as tarfile writes it, for every case."""
     info = tarfile.TarInfo(name)
     info.size = 0 if directory else size
     info.mtime = int(mtime)

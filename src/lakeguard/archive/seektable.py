@@ -102,13 +102,15 @@ class SeekTable:
 
         Raises KeyError when the range does not start and end on frame boundaries.
         """
-        first = self.frame_at(offset)
+        frames = self.frames
+        at = self.frame_at(offset).index
         covered: list[FrameEntry] = []
         end = offset + length
-        for entry in self.frames[first.index :]:
-            if entry.offset >= end:
-                break
-            covered.append(entry)
+        # By index: a slice of the rest of the table per call made checking an
+        # archive of n members O(n^2) (20,000 members: a third of the check).
+        while at < len(frames) and frames[at].offset < end:
+            covered.append(frames[at])
+            at += 1
         if not covered or covered[-1].offset + covered[-1].compressed_size != end:
             raise KeyError((offset, length))
         return covered

@@ -74,6 +74,9 @@ TMP_PREFIX = ".lakeguard-tmp-"
 XATTR = "user.lakeguard"
 CHUNK = 1024 * 1024
 
+_WRITE_BUFFER = 64 * 1024
+_ATTRS_JSON = json.JSONEncoder(separators=(",", ":"))
+_json_str = json.encoder.encode_basestring_ascii
 _setxattr = getattr(os, "setxattr", None)
 _getxattr = getattr(os, "getxattr", None)
 
@@ -438,7 +441,9 @@ class LocalStore(GetBytesMixin):
         digest = None if etag else hashlib.md5()
         size = 0
         try:
-            with os.fdopen(fd, "wb") as handle:
+            # An explicit buffer size: with the default, open() asks whether
+            # the file is a terminal (one ioctl per file written).
+            with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as handle:
                 for chunk in chunks:
                     if digest is not None:
                         digest.update(chunk)
@@ -570,14 +575,18 @@ class LocalStore(GetBytesMixin):
     ) -> None:
         if _setxattr is None:
             return
-        attrs: dict[str, Any] = {"etag": etag, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        if content_type:
-            attrs["content_type"] = content_type
-        if metadata:
-            attrs["metadata"] = dict(metadata)
+        # The JSON object json.dumps(separators=(",", ":")) writes, put together
+        # here: json.dumps with separators builds an encoder per call, a tenth
+        # of writing a small file.
+        text = (
+            f'{{"etag":{_json_str(etag)},"size":{st.st_size},"mtime_ns":{st.st_mtime_ns}'
+            + (f',"content_type":{_json_str(content_type)}' if content_type else "")
+            + (f',"metadata":{_ATTRS_JSON.encode(dict(metadata))}' if metadata else "")
+            + "}"
+        )
         # Filesystems without user xattrs (or too-large metadata): no ETag, no harm.
         with contextlib.suppress(OSError):
-            _setxattr(fd, XATTR, json.dumps(attrs, separators=(",", ":")).encode())
+            _setxattr(fd, XATTR, text.encode())
 
     # -- reads -----------------------------------------------------------------
 

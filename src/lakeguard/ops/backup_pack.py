@@ -155,6 +155,9 @@ def _fetch_bunch(
     return out
 
 
+_TAKEN = RuntimeError("this object's outcome was already taken")
+
+
 class _Slot:
     """One object's place in a bunch's future: ``result()`` as a Future's."""
 
@@ -165,7 +168,11 @@ class _Slot:
         self._index = index
 
     def result(self) -> _Fetched:
-        outcome = self._future.result()[self._index]
+        """This object's outcome, once: the bunch lets go of it (its bytes are freed
+        as soon as the archive has them, not when the whole bunch has gone)."""
+        outcomes = self._future.result()
+        outcome = outcomes[self._index]
+        outcomes[self._index] = _TAKEN
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome

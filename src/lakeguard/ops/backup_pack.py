@@ -54,9 +54,12 @@ from lakeguard.transfer.parts import adjust_part_size
 log = logging.getLogger(__name__)
 
 READAHEAD_ITEMS = 256
-# Small objects go to the fetch pool a few at a time (see _fetch_bunch).
+# Small objects go to the fetch pool a few at a time (see _fetch_bunch): up to
+# 8 of them, or 256 KiB. With bunches of up to 1 MiB the bench lake's objects
+# (64 KiB - 1 MiB) were fetched fewer at once, and its backup took 14.3 s
+# against 13.4 s (4 alternating runs each); with 256 KiB, 13.9 s both.
 BUNCH_ITEMS = 8
-BUNCH_BYTES = 1024 * 1024
+BUNCH_BYTES = 256 * 1024
 UPLOAD_PIECE = 1024 * 1024
 # Objects up to this size are fetched whole, ahead, and hashed and compressed
 # on the fetch threads (in block-size frames); larger ones stream through the

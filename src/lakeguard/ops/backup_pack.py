@@ -141,7 +141,7 @@ class _Fetched:
 
 def _fetch_bunch(
     store: Store, items: Sequence[PackItem], level: int, block_size: int
-) -> list[_Fetched | BaseException]:
+) -> list[_Fetched | BaseException | None]:
     """``_fetch_small`` for a few consecutive small objects, one after the other.
 
     One pool task and one future for several objects: with one each, a
@@ -149,7 +149,7 @@ def _fetch_bunch(
     threads than reading them. Each object's outcome is its own (an error
     fails only that object).
     """
-    out: list[_Fetched | BaseException] = []
+    out: list[_Fetched | BaseException | None] = []
     for item in items:
         try:
             out.append(_fetch_small(store, item, level, block_size))
@@ -158,15 +158,12 @@ def _fetch_bunch(
     return out
 
 
-_TAKEN = RuntimeError("this object's outcome was already taken")
-
-
 class _Slot:
     """One object's place in a bunch's future: ``result()`` as a Future's."""
 
     __slots__ = ("_future", "_index")
 
-    def __init__(self, future: Future[list[_Fetched | BaseException]], index: int) -> None:
+    def __init__(self, future: Future[list[_Fetched | BaseException | None]], index: int) -> None:
         self._future = future
         self._index = index
 
@@ -175,7 +172,9 @@ class _Slot:
         as soon as the archive has them, not when the whole bunch has gone)."""
         outcomes = self._future.result()
         outcome = outcomes[self._index]
-        outcomes[self._index] = _TAKEN
+        outcomes[self._index] = None
+        if outcome is None:
+            raise RuntimeError("this object's outcome was already taken")
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -346,11 +345,13 @@ class _Packer:
         bunch_bytes = 0
 
         def send() -> None:
+            nonlocal bunch_bytes
             future = ctx.fetch_pool.submit(
                 _fetch_bunch, ctx.source_store, list(bunch), ctx.level, ctx.block_size
             )
             ahead.extend((member, _Slot(future, i)) for i, member in enumerate(bunch))
             bunch.clear()
+            bunch_bytes = 0
 
         try:
             while True:
@@ -367,15 +368,12 @@ class _Packer:
                         ahead_bytes += item.size
                         if len(bunch) >= BUNCH_ITEMS or bunch_bytes >= BUNCH_BYTES:
                             send()
-                            bunch_bytes = 0
                     else:
                         if bunch:
                             send()
-                            bunch_bytes = 0
                         ahead.append((item, None))
                 if bunch and (exhausted or not ahead or len(ahead) < READAHEAD_ITEMS // 2):
                     send()
-                    bunch_bytes = 0
                 if not ahead:
                     return
                 item, slot = ahead.popleft()

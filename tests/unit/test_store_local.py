@@ -305,6 +305,9 @@ def test_write_forecast_names_what_a_put_would_refuse(tmp_path: Path) -> None:
     why = forecast.obstacle("dir")
     assert why is not None and "a folder of that name exists" in why
     assert forecast.obstacle("fresh/a/b/c/d") is not None  # planned as a file just above
+    assert forecast.obstacle("later/x") is None
+    why = forecast.obstacle("later")  # the folder the key before makes
+    assert why is not None and "a folder of that name exists" in why
     store.put("dt=1/part-1", b"real")  # what was foreseen as fine is fine
     store.put("fresh/a/b/c", b"real")
     with pytest.raises(UnsupportedError, match="a parent folder is an object"):

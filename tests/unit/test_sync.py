@@ -115,3 +115,27 @@ def test_a_destination_naming_one_object_is_refused() -> None:
     with pytest.raises(UsageError, match=r"memory://prod/one.bin is an object, not a folder"):
         sync(replica, SRC, prod, parse_location("memory://prod/one.bin"), dry_run=True)
     assert not [i.key for i in prod.list("one.bin/")]
+
+
+def test_dry_run_into_a_directory_foresees_the_copies_it_would_refuse(tmp_path: Path) -> None:
+    source = MemoryStore("in-the-way-src")
+    for key in ("ok", "b", "b/x", "d/f", "e", "../up"):
+        source.put(f"lake/{key}", f"body {key}".encode())
+    folder = tmp_path / "dst"
+    (folder / "e").mkdir(parents=True)
+    (folder / "d").write_text("a file where a folder is needed")
+    local = LocalStore(folder)
+    where = Location("file", str(folder))
+    src = parse_location("memory://in-the-way-src/lake")
+    dry = sync(source, src, local, where, dry_run=True)
+    foreseen = {key: error for key, error in dry.would_fail.items}
+    # "b" and "b/x" cannot both be written: whichever the plan holds second fails.
+    assert len(foreseen) == 4 and {"../up", "d/f", "e"} < set(foreseen)
+    assert len(set(foreseen) & {"b", "b/x"}) == 1
+    assert "a folder of that name exists" in foreseen["e"]
+    assert any(line.startswith("Would fail (4)") for line in dry.lines())
+    assert dry.to_json()["would_fail_total"] == 4
+    assert not (folder / "ok").exists()
+    real = sync(source, src, local, where)
+    assert real.outcome.failed.count == 4
+    assert (folder / "ok").read_bytes() == b"body ok"

@@ -57,7 +57,10 @@ def register(app: typer.Typer) -> None:
         """Copy to DST what is missing or different in it (size + ETag, or --checksum).
 
         Server-side when both are on one endpoint; every copy is checked as written.
-        Exit 4 when some objects failed (each is listed).
+        Exit 4 when some objects failed (each is listed). --dry-run into a
+        directory also lists the copies it would refuse (a file or a symbolic
+        link where a folder is needed, a folder where a file goes): "would_fail"
+        and "would_fail_total" in --json.
         """
         from lakeguard.ops.sync import sync
 

@@ -534,6 +534,8 @@ class SyncResult:
     plan_file: str | None = None
     force_needed: str | None = None  # a dry run: why applying it needs --force
     emptying: str | None = None  # --delete from an empty SRC: why it needs --force
+    # a dry run into a directory: copies a real run would fail, and why
+    would_fail: Capped[tuple[str, str]] = field(default_factory=Capped)
     seconds: float = 0.0
 
     @property
@@ -564,6 +566,8 @@ class SyncResult:
             "first_keys": {COPY: self.plan.first[COPY], DELETE: self.plan.first[DELETE]},
             "plan_file": self.plan_file,
             "force_needed": self.force_needed,
+            "would_fail": [{"key": key, "error": error} for key, error in self.would_fail.items],
+            "would_fail_total": self.would_fail.count,  # "would_fail" keeps the first 1,000
             "seconds": round(self.seconds, 3),
         }
 
@@ -579,6 +583,7 @@ class SyncResult:
         for action in (COPY, DELETE):
             out.extend(key_lines(action, self.plan.first[action], self.plan.counts[action]))
         if self.dry_run:
+            out.extend(would_fail_lines(self.would_fail))
             if self.emptying is not None:
                 out.append(
                     f"To apply it: check SRC first ({self.emptying}); if that is meant, "
@@ -613,6 +618,35 @@ def key_lines(title: str, keys: list[str], count: int) -> list[str]:
     if count > len(keys):
         out.append(f"    ... and {count - len(keys):,} more")
     return out
+
+
+def would_fail_lines(would_fail: Capped[tuple[str, str]]) -> list[str]:
+    """A dry run's copies that a directory would refuse, the first 50 of them."""
+    if not would_fail.count:
+        return []
+    out = [f"Would fail ({would_fail.count:,}): these keys cannot be files there"]
+    out.extend(f"  {key}: {error}" for key, error in would_fail.items[:50])
+    if would_fail.count > 50:
+        out.append(f"  ... and {would_fail.count - 50:,} more (--json lists them)")
+    return out
+
+
+def forecast_failures(plan_path: Path, location: Location) -> Capped[tuple[str, str]]:
+    """The copies of a plan that a directory at ``location`` would refuse, and why:
+    a key's shape, or what is in its way on disk (``WriteForecast``)."""
+    from lakeguard.storage.local import WriteForecast, check_key
+
+    forecast = WriteForecast(Path(location.root))
+    refused: Capped[tuple[str, str]] = Capped()
+    for action in read_plan(plan_path, only=(COPY,)):
+        try:
+            check_key(action.key)
+            why = forecast.obstacle(action.key)
+        except UsageError as exc:
+            why = exc.message
+        if why is not None:
+            refused.append((action.key, why))
+    return refused
 
 
 def failed_lines(outcome: Outcome) -> list[str]:
@@ -762,6 +796,8 @@ def sync(
         )
         emptying = _emptying(src_location, dst_location, listed.objects, found.plan.counts[DELETE])
         if dry_run:
+            if dst_location.scheme == "file":
+                result.would_fail = forecast_failures(plan_path, dst_location)
             if not force:
                 result.emptying = emptying
                 result.force_needed = emptying or force_reason(dst, found, what="sync")

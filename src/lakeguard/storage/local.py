@@ -126,18 +126,19 @@ def blocking_file(path: Path) -> Path | None:
 class WriteForecast:
     """Why writing keys under ``root`` would fail, without writing: for dry runs.
 
-    Asked key by key in byte order, it names what a real run's LocalStore.put
-    would refuse: a folder on the way that is a file or a symbolic link, a
-    folder where the file would go, and a key under another key planned as a
-    file before it ("b", then "b/x"). Folders are looked at once each; the
-    folders and planned files remembered are the last ``remember`` of each
-    (a forecast, in bounded memory).
+    Asked key by key, it names what a real run's LocalStore.put would refuse:
+    a folder on the way that is a file or a symbolic link, a folder where the
+    file would go, and keys planned before that clash with it ("b" and "b/x":
+    the second one asked fails). Folders are looked at once each; the folders
+    and planned keys remembered are the last ``remember`` of each (a
+    forecast, in bounded memory).
     """
 
     def __init__(self, root: Path, *, remember: int = 100_000) -> None:
         self.root = root
         self._folders: dict[str, str] = {}  # folder -> "dir", "missing", "link", "file"
         self._planned: dict[str, None] = {}  # keys planned as files, oldest first
+        self._planned_folders: dict[str, None] = {}  # folders those keys make
         self._remember = remember
 
     def obstacle(self, key: str) -> str | None:
@@ -162,9 +163,11 @@ class WriteForecast:
                 )
             return f"cannot write {self.root}/{key}: a parent folder is an object"
         path = self.root / key
-        if not made and path.is_dir() and not path.is_symlink():
+        if key in self._planned_folders or (not made and path.is_dir() and not path.is_symlink()):
             return f"cannot write {self.root}/{key}: a folder of that name exists"
         _remember(self._planned, key, None, self._remember)
+        for depth in range(1, len(parts)):
+            _remember(self._planned_folders, "/".join(parts[:depth]), None, self._remember)
         return None
 
     def _kind(self, folder: str) -> str:

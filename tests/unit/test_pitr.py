@@ -331,3 +331,28 @@ def test_plan_out_replaces_a_plan_but_not_another_file(tmp_path: Path) -> None:
         with pytest.raises(UsageError, match="exists and is not a plan file"):
             pitr(store, LOC, at=at, dry_run=True, plan_out=precious)
         assert precious.read_text() == body
+
+
+def test_dry_run_to_a_directory_foresees_the_copies_it_would_refuse(tmp_path: Path) -> None:
+    clock = Clock()
+    store, at = incident(clock)
+    folder = tmp_path / "restore"
+    (folder / "dt=2026-02-02").mkdir(parents=True)
+    (folder / "dt=2026-02-01").write_text("a file where a folder is needed")
+    (tmp_path / "away").mkdir()
+    (folder / "ünïcødé").symlink_to(tmp_path / "away")
+    local = LocalStore(folder)
+    where = Location("file", str(folder))
+    dry = pitr(store, LOC, at=at, to=(local, where), dry_run=True)
+    foreseen = dict(dry.would_fail.items)
+    assert sorted(foreseen) == [
+        "dt=2026-02-01/part-0.parquet",
+        "dt=2026-02-01/part-1.parquet",
+        "ünïcødé/ключ.txt",
+    ]
+    assert "a symbolic link" in foreseen["ünïcødé/ключ.txt"]
+    assert dry.to_json()["would_fail_total"] == 3
+    assert any(line.startswith("Would fail (3)") for line in dry.lines())
+    real = pitr(store, LOC, at=at, to=(local, where), force=True)
+    assert sorted(key for key, _ in real.outcome.failed.items) == sorted(foreseen)
+    assert not list((tmp_path / "away").iterdir())

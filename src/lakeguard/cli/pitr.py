@@ -66,7 +66,8 @@ def register(app: typer.Typer) -> None:
         Per key, the cheapest exact action: nothing, undelete (remove the delete
         markers placed after T), copy (the version at T, server-side, on top) or,
         with --delete-newer, delete. Never destroys a version; safe to re-run.
-        Exit 4 when some keys failed (each is listed).
+        Exit 4 when some keys failed (each is listed). --dry-run --to a directory
+        also lists the copies it would refuse ("would_fail" in --json).
         """
         from lakeguard.ops.pitr import pitr
         from lakeguard.timeparse import parse_time

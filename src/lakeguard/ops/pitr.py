@@ -62,7 +62,7 @@ from lakeguard.ops.pitr_plan import (
     plan_in_place,
     read_plan,
 )
-from lakeguard.ops.report import human_bytes
+from lakeguard.ops.report import Capped, human_bytes
 from lakeguard.ops.sync import (
     Outcome,
     aborts_run,
@@ -75,10 +75,12 @@ from lakeguard.ops.sync import (
     empty_rows,
     failed_lines,
     force_reason,
+    forecast_failures,
     key_lines,
     prepare_destination,
     refuse_object,
     require_force,
+    would_fail_lines,
     write_rows,
 )
 from lakeguard.storage.base import ObjectInfo, Store
@@ -307,6 +309,8 @@ class PitrResult:
     warnings: list[str] = field(default_factory=list)
     force_needed: str | None = None  # a dry run: why applying it needs --force
     blocked: str | None = None  # a dry run: what must change before it can be applied
+    # a dry run --to a directory: copies a real run would fail, and why
+    would_fail: Capped[tuple[str, str]] = field(default_factory=Capped)
     seconds: float = 0.0
 
     @property
@@ -341,6 +345,8 @@ class PitrResult:
             "plan_file": self.plan_file,
             "warnings": self.warnings,
             "force_needed": self.force_needed,
+            "would_fail": [{"key": key, "error": error} for key, error in self.would_fail.items],
+            "would_fail_total": self.would_fail.count,  # "would_fail" keeps the first 1,000
             "seconds": round(self.seconds, 3),
         }
 
@@ -368,6 +374,7 @@ class PitrResult:
         if self.plan_file:
             out.append(f"Plan written to {self.plan_file}")
         if self.dry_run:
+            out.extend(would_fail_lines(self.would_fail))
             out.extend(
                 apply_hint(
                     actions=plan.actions, force_needed=self.force_needed, blocked=self.blocked
@@ -599,6 +606,8 @@ def _to_elsewhere(
     result.plan.keys, result.plan.versions = counted.keys, versions
     if result.dry_run:
         result.force_needed = None if force else force_reason(dst, found, what="pitr --to")
+        if dst_location.scheme == "file":
+            result.would_fail = forecast_failures(plan_path, dst_location)
     else:
         require_force(dst, found, force=force, what="pitr --to")
         result.outcome = apply_transfer(

@@ -236,3 +236,6 @@ def test_source_picks_latest_among_one_locations_snapshots(
     assert code == 2 and f"snapshot {other_id} is of" in _one_line_error(capsys)
     code = run(["ls", "latest", "--repo", repo, "--source", str(tmp_path / "nothing")])
     assert code == 2 and "no snapshot of" in _one_line_error(capsys)
+    for command in (["ls", "latest"], ["snapshots"], ["restore", "latest", "--to", str(target)]):
+        code = run([*command, "--repo", repo, "--source", " "])
+        assert code == 2 and "--source needs a location" in _one_line_error(capsys)

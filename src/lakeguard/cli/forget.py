@@ -192,7 +192,7 @@ def register(app: typer.Typer) -> None:
         "damaged": [{"id", "time", "error", "named"}], "prune": null | <prune's JSON>}.
         """
         from lakeguard.ops.forget import forget
-        from lakeguard.ops.snapshots import source_url
+        from lakeguard.ops.snapshots import source_filter
         from lakeguard.repository.retention import Duration, RetentionPolicy
 
         def within(text: str | None, name: str) -> Duration:
@@ -220,7 +220,7 @@ def register(app: typer.Typer) -> None:
             repository,
             policy,
             snapshot_ids=snapshots or [],
-            source=source_url(source) if source else None,
+            source=source_filter(source),
             dry_run=dry_run,
         )
         pruned = None

@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         """
         from lakeguard.ops.report import human_bytes
         from lakeguard.ops.restore import restore
-        from lakeguard.ops.snapshots import source_url
+        from lakeguard.ops.snapshots import source_filter
 
         if not to:
             raise UsageError(
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
                 concurrency=app_state.settings.concurrency,
                 on_progress=bar,
                 on_plan=plan,
-                source=source_url(source) if source else None,
+                source=source_filter(source),
             )
         if plan is not None and app_state.json:
             plan.finish(result.to_json())

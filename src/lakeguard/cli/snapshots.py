@@ -37,12 +37,12 @@ def register(app: typer.Typer) -> None:
         """
         from lakeguard.errors import OperationalError
         from lakeguard.ops.report import human_bytes
-        from lakeguard.ops.snapshots import snapshot_listing, source_url
+        from lakeguard.ops.snapshots import snapshot_listing, source_filter
         from lakeguard.repository.snapshot import header_remedy
 
         app_state = state(ctx)
         repository = open_repo(app_state, repo)
-        listing = snapshot_listing(repository, source=source_url(source) if source else None)
+        listing = snapshot_listing(repository, source=source_filter(source))
         headers, damaged = listing.headers, listing.damaged
         if app_state.json:
             print_json(listing.to_json())
@@ -111,13 +111,11 @@ def register(app: typer.Typer) -> None:
         "version_id", "last_modified", "archive"}]}, streamed.
         """
         from lakeguard.ops.report import human_bytes
-        from lakeguard.ops.snapshots import list_objects, row_json, source_url
+        from lakeguard.ops.snapshots import list_objects, row_json, source_filter
 
         app_state = state(ctx)
         repository = open_repo(app_state, repo)
-        listing = list_objects(
-            repository, snapshot, glob=glob, source=source_url(source) if source else None
-        )
+        listing = list_objects(repository, snapshot, glob=glob, source=source_filter(source))
         out = sys.stdout
         if app_state.json:
             header = listing.snapshot
@@ -162,11 +160,11 @@ def register(app: typer.Typer) -> None:
         """
         from lakeguard.errors import OperationalError
         from lakeguard.ops.report import human_bytes
-        from lakeguard.ops.snapshots import find, source_url
+        from lakeguard.ops.snapshots import find, source_filter
 
         app_state = state(ctx)
         repository = open_repo(app_state, repo)
-        result = find(repository, glob, source=source_url(source) if source else None)
+        result = find(repository, glob, source=source_filter(source))
         if app_state.json:
             print_json(result.to_json())
         else:

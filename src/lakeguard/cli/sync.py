@@ -89,5 +89,7 @@ def register(app: typer.Typer) -> None:
         if not result.ok:
             first, error = result.outcome.failed.items[0]
             raise PartialFailure(
-                f"{result.outcome.failed.count:,} objects failed to sync; first: {first}: {error}"
+                f"{result.outcome.failed.count:,} object"
+                f"{'s' if result.outcome.failed.count != 1 else ''} failed to sync; "
+                f"first: {first}: {error}"
             )

@@ -43,6 +43,15 @@ def source_url(text: str) -> str:
     return SourceRef.of(parse_location(text)).url
 
 
+def source_filter(text: str | None) -> str | None:
+    """``--source``: None when not given; an empty one is bad input, not "every source"."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise UsageError("--source needs a location (s3://bucket[/prefix] or a directory)")
+    return source_url(text)
+
+
 def list_snapshots(
     repo: Repository, *, source: str | None = None, cache_dir: Path | None = None
 ) -> list[SnapshotHeader]:

@@ -108,15 +108,6 @@ class ManifestRow:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ManifestRow:
-        raw = record.get("metadata")
-        metadata = json.loads(raw) if isinstance(raw, str) and raw else raw
-        if not isinstance(metadata, dict):
-            metadata = {}
-        modified = record.get("last_modified")
-        if isinstance(modified, str):
-            modified = datetime.fromisoformat(modified.replace("Z", "+00:00"))
-        if isinstance(modified, datetime) and modified.tzinfo is None:
-            modified = modified.replace(tzinfo=UTC)
         return cls(
             key=str(record["key"]),
             size=int(record["size"]),
@@ -127,11 +118,26 @@ class ManifestRow:
             frame_length=int(record["frame_length"]),
             etag=record.get("etag"),
             version_id=record.get("version_id"),
-            last_modified=modified,
+            last_modified=_utc(record.get("last_modified")),
             storage_class=record.get("storage_class"),
             content_type=record.get("content_type"),
-            metadata={str(k): str(v) for k, v in metadata.items()},
+            metadata=_metadata(record.get("metadata")),
         )
+
+
+def _utc(stamp: Any) -> datetime | None:
+    """A last-modified value (datetime or ISO-8601 text), naive ones read as UTC."""
+    if isinstance(stamp, str):
+        stamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if isinstance(stamp, datetime) and stamp.tzinfo is None:
+        return stamp.replace(tzinfo=UTC)
+    return stamp if isinstance(stamp, datetime) else None
+
+
+def _metadata(raw: Any) -> dict[str, str]:
+    """User metadata from its JSON text (a dict, in archive manifests)."""
+    metadata = json.loads(raw) if isinstance(raw, str) and raw else raw
+    return {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {}
 
 
 def rows_to_table(rows: Sequence[ManifestRow], schema: pa.Schema | None = None) -> pa.Table:
@@ -159,11 +165,12 @@ def rows_to_table(rows: Sequence[ManifestRow], schema: pa.Schema | None = None) 
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def _batch_rows(batch: Any) -> Iterator[ManifestRow]:
-    """The rows of one Arrow batch of a manifest: ``from_record`` of each, built
-    from the batch's columns (a dict per row cost half of reading a manifest)."""
+def _batch_rows(batch: Any, key_filter: KeyFilter | None) -> Iterator[tuple[int, ManifestRow]]:
+    """(index in the batch, row) of the rows of one Arrow batch whose key
+    passes ``key_filter``: ``from_record`` built from the batch's columns (a
+    dict per row cost half of reading a manifest), and only for the rows kept."""
     columns = batch.to_pydict()
-    for (
+    for index, (
         key,
         size,
         etag,
@@ -177,25 +184,25 @@ def _batch_rows(batch: Any) -> Iterator[ManifestRow]:
         member,
         frame_offset,
         frame_length,
-    ) in zip(*(columns[name] for name in COLUMNS), strict=True):
-        metadata = json.loads(raw) if raw else None
-        naive = isinstance(stamp, datetime) and stamp.tzinfo is None
-        modified = stamp.replace(tzinfo=UTC) if naive else stamp
-        yield ManifestRow(
-            key=key,
-            size=size,
-            sha256=sha256,
-            archive=archive,
-            member=member,
-            frame_offset=frame_offset,
-            frame_length=frame_length,
-            etag=etag,
-            version_id=version_id,
-            last_modified=modified,
-            storage_class=storage_class,
-            content_type=content_type,
-            metadata=(
-                {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {}
+    ) in enumerate(zip(*(columns[name] for name in COLUMNS), strict=True)):
+        if key_filter is not None and not key_filter.matches(key):
+            continue
+        yield (
+            index,
+            ManifestRow(
+                key=key,
+                size=size,
+                sha256=sha256,
+                archive=archive,
+                member=member,
+                frame_offset=frame_offset,
+                frame_length=frame_length,
+                etag=etag,
+                version_id=version_id,
+                last_modified=_utc(stamp),
+                storage_class=storage_class,
+                content_type=content_type,
+                metadata=_metadata(raw),
             ),
         )
 
@@ -348,15 +355,9 @@ def read_numbered(
     number = 0
     try:
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
-            if key_filter is None:
-                for row in _batch_rows(batch):
-                    yield number, row
-                    number += 1
-                continue
-            for record in batch.to_pylist():
-                if key_filter.matches(record["key"]):
-                    yield number, ManifestRow.from_record(record)
-                number += 1
+            for index, row in _batch_rows(batch, key_filter):
+                yield number + index, row
+            number += batch.num_rows
     except OperationalError:
         raise
     except Exception as exc:

@@ -157,14 +157,11 @@ class WriteForecast:
                 made = kind == "missing"
                 continue
             if kind == "link":
-                return (
-                    f"object key {key!r} lies under {self.root}/{folder}, a symbolic link: "
-                    "keys are written only into real folders under the directory"
-                )
-            return f"cannot write {self.root}/{key}: a parent folder is an object"
+                return _under_link(self.root, key, folder)
+            return _parent_is_object(self.root, key, "write")
         path = self.root / key
         if key in self._planned_folders or (not made and path.is_dir() and not path.is_symlink()):
-            return f"cannot write {self.root}/{key}: a folder of that name exists"
+            return _folder_in_place(self.root, key)
         _remember(self._planned, key, None, self._remember)
         for depth in range(1, len(parts)):
             _remember(self._planned_folders, "/".join(parts[:depth]), None, self._remember)
@@ -181,6 +178,22 @@ class WriteForecast:
                 kind = "link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode) else "file"
             _remember(self._folders, folder, kind, self._remember)
         return kind
+
+
+# Why a key cannot be written, in the words of both LocalStore and WriteForecast.
+def _under_link(root: Path, key: str, folder: str) -> str:
+    return (
+        f"object key {key!r} lies under {root}/{folder}, a symbolic link: "
+        "keys are written only into real folders under the directory"
+    )
+
+
+def _parent_is_object(root: Path, key: str, op: str) -> str:
+    return f"cannot {op} {root}/{key}: a parent folder is an object"
+
+
+def _folder_in_place(root: Path, key: str) -> str:
+    return f"cannot write {root}/{key}: a folder of that name exists"
 
 
 def _remember(table: dict[str, Any], key: str, value: Any, limit: int) -> None:
@@ -464,7 +477,7 @@ class LocalStore(GetBytesMixin):
                 os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
             except IsADirectoryError as err:
                 raise UnsupportedError(
-                    f"cannot write {self.root}/{key}: a folder of that name exists",
+                    _folder_in_place(self.root, key),
                     op=op,
                     key=key,
                 ) from err
@@ -559,13 +572,8 @@ class LocalStore(GetBytesMixin):
             except OSError:
                 is_link = False
             if is_link:
-                return UsageError(
-                    f"object key {key!r} lies under {self.root}/{where}, a symbolic link: "
-                    "keys are written only into real folders under the directory"
-                )
-            return UnsupportedError(
-                f"cannot {op} {self.root}/{key}: a parent folder is an object", op=op, key=key
-            )
+                return UsageError(_under_link(self.root, key, where))
+            return UnsupportedError(_parent_is_object(self.root, key, op), op=op, key=key)
         return self._os_error(err, op, key)
 
     @staticmethod

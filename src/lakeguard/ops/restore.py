@@ -727,17 +727,12 @@ def _plan(
 ) -> None:
     """A dry run: what would be written, and the keys a local target would refuse
     (their shape, or what is in their way on disk: see ``WriteForecast``)."""
-    from lakeguard.storage.local import WriteForecast, check_key
+    from lakeguard.storage.local import WriteForecast
 
     forecast = WriteForecast(Path(location.root)) if location.scheme == "file" else None
     for row, overwrites in rows:
         if forecast is not None:
-            key = location.key(row.key)
-            try:
-                check_key(key)
-                why = forecast.obstacle(key)
-            except UsageError as exc:
-                why = exc.message
+            why = forecast.obstacle(location.key(row.key))
             if why is not None:
                 result.would_fail += 1
                 if len(result.failed) < keep_failures:

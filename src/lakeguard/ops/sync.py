@@ -634,16 +634,12 @@ def would_fail_lines(would_fail: Capped[tuple[str, str]]) -> list[str]:
 def forecast_failures(plan_path: Path, location: Location) -> Capped[tuple[str, str]]:
     """The copies of a plan that a directory at ``location`` would refuse, and why:
     a key's shape, or what is in its way on disk (``WriteForecast``)."""
-    from lakeguard.storage.local import WriteForecast, check_key
+    from lakeguard.storage.local import WriteForecast
 
     forecast = WriteForecast(Path(location.root))
     refused: Capped[tuple[str, str]] = Capped()
     for action in read_plan(plan_path, only=(COPY,)):
-        try:
-            check_key(action.key)
-            why = forecast.obstacle(action.key)
-        except UsageError as exc:
-            why = exc.message
+        why = forecast.obstacle(action.key)
         if why is not None:
             refused.append((action.key, why))
     return refused

@@ -142,7 +142,12 @@ class WriteForecast:
         self._remember = remember
 
     def obstacle(self, key: str) -> str | None:
-        """Why a put of ``key`` would fail, or None; ``key`` then counts as planned."""
+        """Why a put of ``key`` would fail (its shape, or what is in its way), or
+        None; ``key`` then counts as planned."""
+        try:
+            check_key(key)
+        except UsageError as exc:
+            return exc.message
         parts = key.split("/")
         made = False  # a folder on the way is missing: the write makes it and those below
         for depth in range(1, len(parts)):

@@ -25,9 +25,10 @@ from datetime import UTC, datetime
 
 from lakeguard.archive.reader import ArchiveDamaged
 from lakeguard.errors import NotFoundError
-from lakeguard.repository.layout import RUNS, archive_id_of, is_snapshot_id
+from lakeguard.repository.layout import archive_id_of
 from lakeguard.repository.manifest import ManifestRow
 from lakeguard.repository.repo import Repository
+from lakeguard.repository.runs import list_runs
 from lakeguard.storage.base import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -124,14 +125,11 @@ def crashed_runs(repo: Repository, source: str, *, exclude: str = "") -> list[st
         info.key.rsplit("/", 1)[-1][:-5] for info in repo.store.list(repo.key("snapshots/"))
     }
     runs: list[str] = []
-    prefix = repo.key(RUNS)
-    for info in repo.store.list(prefix):
-        name = info.key[len(prefix) :]
-        run_id = name[:-5] if name.endswith(".json") else ""
-        if not is_snapshot_id(run_id) or run_id in have_header or run_id == exclude:
+    for run_id in sorted(list_runs(repo).started):
+        if run_id in have_header or run_id == exclude:
             continue
         try:
-            doc = json.loads(repo.store.get_bytes(info.key))
+            doc = json.loads(repo.read_bytes(repo.layout.run(run_id)))
         except (NotFoundError, ValueError):
             continue
         if isinstance(doc, dict) and doc.get("source") == source:

@@ -307,14 +307,20 @@ def _guard(chunks: Iterator[bytes], where: str) -> Iterator[bytes]:
 
 
 class ArchiveReader:
-    """Ranged reads of one archive in a store (key is the full store key)."""
+    """Ranged reads of one archive in a store (key is the full store key).
 
-    def __init__(self, store: Store, key: str, *, name: str | None = None) -> None:
+    ``size``: the archive's size when the caller knows it (from a listing),
+    which saves the HEAD before the seek table is read.
+    """
+
+    def __init__(
+        self, store: Store, key: str, *, name: str | None = None, size: int | None = None
+    ) -> None:
         self.store = store
         self.key = key
         self.name = name or key
         self._table: SeekTable | None = None
-        self._size: int | None = None
+        self._size = size
 
     def size(self) -> int:
         if self._size is None:

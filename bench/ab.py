@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import lake as lake_mod
-from common import private_sandbox, server_seconds
+from common import kept_tree, private_sandbox, server_seconds
 from lakeguard.storage import StoreSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,9 +65,7 @@ def main() -> int:
                         _run(box.pid, trees[name], cache, ["init", repo])
                         argv = ["backup", "s3://bench-lake/lake", "--repo", repo]
                     else:
-                        out = work / "out"
-                        shutil.rmtree(out, ignore_errors=True)
-                        os.sync()
+                        out = kept_tree(work, "out")  # see kept_tree: no deletes
                         argv = ["restore", "latest", "--repo", "s3://bench-repo/r"]
                         argv += ["--to", str(out)]
                     wall, client, server = _run(box.pid, trees[name], cache, argv)

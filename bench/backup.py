@@ -61,6 +61,7 @@ from common import (
     children_seconds,
     have,
     host_speed,
+    kept_tree,
     lakeguard_argv,
     private_sandbox,
     rclone_config,
@@ -370,7 +371,7 @@ def profiles(settings: StoreSettings, box_pid: int, work: Path) -> list[dict[str
     source = parse_location(f"s3://{LAKE_BUCKET}/lake")
     repo_loc = parse_location(f"s3://{REPO_BUCKET}/lg-profile")
     repo = init_repository(open_store(repo_loc, settings.for_repository()), repo_loc).repository
-    target = work / "profile-restore"
+    target = kept_tree(work, "profile-restore")
     target_loc = parse_location(str(target))
     out = [
         profile_op("backup", lambda: backup(open_store(source, settings), source, repo), box_pid),
@@ -385,7 +386,6 @@ def profiles(settings: StoreSettings, box_pid: int, work: Path) -> list[dict[str
             box_pid,
         ),
     ]
-    shutil.rmtree(target, ignore_errors=True)
     return out
 
 
@@ -535,7 +535,10 @@ class Bench:
         lake_url = f"s3://{LAKE_BUCKET}/lake"
         copy = [*self.rclone, "copy", "sw:bench-lake/lake", str(copy_dir), "--transfers", "16"]
         backup = lakeguard_argv("backup", lake_url, "--repo", repo_url, "--json")
-        restic_dir, lg_dir = self.work / "restic-restore", self.work / "lg-restore"
+        restic_dir, lg_dir = (
+            kept_tree(self.work, "restic-restore"),
+            kept_tree(self.work, "lg-restore"),
+        )
 
         def restic_side() -> None:
             # restic cannot read a bucket: a user copies it to disk first.
@@ -553,7 +556,6 @@ class Bench:
             row = self.timed("restic restore", argv, env)
             root = restic_dir / copy_dir.relative_to(copy_dir.anchor)
             row.extra["check"] = check_tree(root, self.expected)
-            shutil.rmtree(restic_dir, ignore_errors=True)
 
         def lakeguard_restore() -> None:
             argv = lakeguard_argv("restore", "--repo", repo_url, "latest", "--to", str(lg_dir))
@@ -561,7 +563,6 @@ class Bench:
                 "lakeguard restore", [*argv, "--json"], env, self.work / "lg-restore.json"
             )
             row.extra["check"] = check_tree(lg_dir, self.expected)
-            shutil.rmtree(lg_dir, ignore_errors=True)
 
         def restic_check() -> None:
             self.timed("restic check --read-data", ["restic", "check", "--read-data"], env)
@@ -626,6 +627,18 @@ def main() -> int:
     elif args.small_objects:
         lake_mod.plan = lake_mod.plan_small_objects  # type: ignore[assignment]
     work = Path(tempfile.mkdtemp(prefix="lakeguard-bench-backup-"))
+    # Each round keeps a copy and two restores (kept_tree), the profile one
+    # more restore; the server holds the lake and three repositories.
+    lake_bytes = sum(size for _, size in lake_mod.plan())
+    needed = lake_bytes * (3 * args.rounds + 5)
+    free = shutil.disk_usage(work).free
+    if free < needed:
+        work.rmdir()
+        print(
+            f"needs {needed / 1e9:.1f} GB free in {work.parent}, has {free / 1e9:.1f} GB",
+            file=sys.stderr,
+        )
+        return 2
     loads: dict[str, list[float]] = {"start": load_average()}
     speeds: dict[str, float] = {"start": host_speed()}
     profiled: list[dict[str, Any]] = []
@@ -647,8 +660,6 @@ def main() -> int:
                 restic_repo, repo_url, copy_dir = bench.round(number)
                 loads[f"after round {number + 1}"] = load_average()
                 speeds[f"after round {number + 1}"] = host_speed()
-                if number < args.rounds - 1:
-                    shutil.rmtree(copy_dir, ignore_errors=True)
             env = {**env, "RESTIC_REPOSITORY": restic_repo}
 
             # 5. repository size (of the last round)

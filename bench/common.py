@@ -72,6 +72,19 @@ def run_timed(
     return Timing(name, seconds, peak_kb / 1024, done.returncode)
 
 
+# Nothing a timed run wrote is deleted before a later timed run: trees are
+# kept until the bench ends. On ext4 without a journal (this host's), the
+# inode allocator skips every recently deleted inode, reading its inode table
+# block to find out (fs/ext4/ialloc.c, recently_deleted), so creating files
+# within minutes of deleting many is quadratic. Measured here: 20,000 files of
+# 8 KiB took 0.8-2.4 s of kernel time on a quiet disk, 11-16 s after 20,000
+# were deleted. Whichever tool ran after a deletion paid for the other's.
+def kept_tree(work: Path, name: str) -> Path:
+    """A new directory for a timed run's output, never deleted before the bench ends."""
+    number = sum(1 for _ in work.glob(f"{name}-*"))
+    return work / f"{name}-{number}"
+
+
 def tool(name: str) -> str | None:
     """A tool's path: beside this Python first (pip-installed tools), then PATH."""
     beside = Path(sys.executable).parent / name

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,39 @@ def test_failed_streaming_put_leaves_no_file(tmp_path: Path) -> None:
         store.put("k", body())
     assert store.get_bytes("k") == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k"]
+
+
+def test_short_writes_are_continued_and_chunks_of_any_size_land_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write may take fewer bytes than asked: every byte still lands, in order,
+    whether the chunks are gathered (small ones) or written as they come."""
+    real_write = os.write
+    calls: list[int] = []
+
+    def short_write(fd: int, data: bytes | memoryview) -> int:
+        calls.append(len(data))
+        return real_write(fd, memoryview(data)[:7000])
+
+    monkeypatch.setattr(os, "write", short_write)
+    store = LocalStore(tmp_path, sync_new=False)
+    chunks = [bytes([n]) * size for n, size in enumerate([3, 70_000, 10, 20, 65_536, 5, 1])]
+    whole = b"".join(chunks)
+    result = store.put("k", iter(chunks))
+    assert (tmp_path / "k").read_bytes() == whole
+    assert result.etag == hashlib.md5(whole).hexdigest() and result.size == len(whole)
+    assert sum(1 for n in calls if n >= 7000) > 10  # short writes were continued
+    store.put("one", b"x" * 100_000)
+    assert (tmp_path / "one").read_bytes() == b"x" * 100_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k", "one"]
+
+
+def test_temporary_names_never_repeat_across_threads(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, sync_new=False)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: store.put(f"d/{n % 3}/k{n}", str(n).encode()), range(300)))
+    assert sum(1 for _ in store.list()) == 300
+    assert not [p for p in tmp_path.rglob(f"{TMP_PREFIX}*")]
 
 
 def test_etag_is_dropped_when_another_program_changes_the_file(tmp_path: Path) -> None:

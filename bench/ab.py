@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import lake as lake_mod
-from common import kept_tree, private_sandbox, server_seconds
+from common import kept_tree, private_sandbox, server_seconds, settle_disk
 from lakeguard.storage import StoreSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +86,7 @@ def _run(pid: int, tree: str, cache: Path, argv: list[str]) -> tuple[float, floa
     """(wall, client CPU, server CPU) of one lakeguard command run from ``tree``."""
     env = {**os.environ, "PYTHONPATH": tree, "XDG_CACHE_HOME": str(cache)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    settle_disk()
     server = server_seconds(pid)
     started = time.perf_counter()
     subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lakeguard.errors import BucketNotFoundError, UnsupportedError, UsageError
-from lakeguard.storage.local import TMP_PREFIX, LocalStore, WriteForecast
+from lakeguard.storage.local import TMP_PREFIX, XATTR, LocalStore, WriteForecast
 from storage_suite import StoreSuite
 
 
@@ -125,6 +126,64 @@ def test_etag_is_dropped_when_another_program_changes_the_file(tmp_path: Path) -
     info = store.head("k")
     assert info.etag is None
     assert info.size == len(b"changed by hand")
+
+
+MD5 = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("etag", "content_type", "metadata", "packed"),
+    [
+        (None, "application/octet-stream", None, True),  # the MD5 computed as written
+        (MD5, "text/plain; charset=utf-8", None, True),
+        (f"{MD5}-17", "binary/octet-stream", None, True),  # a multipart ETag
+        (MD5, None, None, True),
+        (MD5, "application/vnd.apache.parquet; charset=utf-8", None, False),  # too long
+        (MD5, "text/plain", {"owner": "etl"}, False),  # user metadata: JSON
+        (f"{MD5}-007", None, None, False),  # would not read back as the same text
+        ("W/not-an-md5", "text/csv", None, False),
+        (MD5.upper(), "text/csv", None, False),
+    ],
+)
+def test_attributes_round_trip_packed_in_the_inode_or_as_json(
+    tmp_path: Path,
+    etag: str | None,
+    content_type: str | None,
+    metadata: dict[str, str] | None,
+    packed: bool,
+) -> None:
+    store = LocalStore(tmp_path)
+    body = "é".encode() * 3000
+    result = store.put("dt=1/k", body, content_type=content_type, metadata=metadata, etag=etag)
+    info = store.head("dt=1/k")
+    assert info.etag == result.etag == (etag or hashlib.md5(body).hexdigest())
+    assert (info.content_type, info.metadata, info.size) == (content_type, metadata or {}, 6000)
+    assert [i.etag for i in store.list()] == [info.etag]
+    value = os.getxattr(tmp_path / "dt=1" / "k", XATTR)
+    if packed:  # fits ext4's room in the inode: no extra block per file
+        assert len(value) <= 60 and not value.startswith(b"{")
+    else:
+        assert json.loads(value)["etag"] == info.etag
+
+
+def test_attributes_of_earlier_versions_and_damaged_ones(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("old", b"data")
+    path = tmp_path / "old"
+    st = path.stat()
+    earlier = {"etag": MD5, "size": 4, "mtime_ns": st.st_mtime_ns, "content_type": "text/csv"}
+    os.setxattr(path, XATTR, json.dumps(earlier).encode())  # as earlier versions wrote it
+    info = store.head("old")
+    assert (info.etag, info.content_type) == (MD5, "text/csv")
+    for damaged in (b"\x01short", b"\x02" + bytes(32), b"\x09" + bytes(40), b"{nope", b"[1]"):
+        os.setxattr(path, XATTR, damaged)
+        info = store.head("old")
+        assert info.etag is None and info.size == 4
+    store.put("new", b"data", content_type="text/csv")
+    value = bytearray(os.getxattr(tmp_path / "new", XATTR))
+    value[-3:] = b"\xff\xfe\xfd"  # a content type that is not UTF-8
+    os.setxattr(tmp_path / "new", XATTR, bytes(value))
+    assert store.head("new").etag is None
 
 
 def test_a_missing_root_is_a_missing_bucket(tmp_path: Path) -> None:

@@ -83,6 +83,7 @@ _WRITE_BUFFER = 64 * 1024
 _ATTRS_JSON = json.JSONEncoder(separators=(",", ":"))
 _json_str = json.encoder.encode_basestring_ascii
 _setxattr = getattr(os, "setxattr", None)
+_getxattr = getattr(os, "getxattr", None)
 # The packed attribute: kind, MD5, size, mtime_ns, then (kind 2) the part count
 # of a multipart ETag, then the content type (UTF-8) to the end.
 _PACKED = struct.Struct("<B16sQQ")
@@ -94,7 +95,6 @@ _SINGLE, _MULTIPART = 1, 2
 # the disk of an 8 KiB file.
 _IN_INODE = 60
 _MD5_ETAG = re.compile(r"([0-9a-f]{32})(?:-([1-9][0-9]{0,8}))?")  # decodes to the same text
-_getxattr = getattr(os, "getxattr", None)
 
 
 def check_key(key: str) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -19,6 +22,9 @@ from lakeguard.repository.manifest import read_manifest
 from lakeguard.repository.repo import Repository, init_repository
 from lakeguard.storage import open_store
 from lakeguard.storage.memory import MemoryStore
+from lakeguard.storage.wrappers import StoreWrapper
+
+T = TypeVar("T")
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 
@@ -68,6 +74,21 @@ def test_a_clean_repository_passes_both_checks(repo: Repository) -> None:
     archive_bytes = sum(p.stat().st_size for p in (root(repo) / "archives").rglob("*.tar.zst"))
     assert data.bytes_read <= archive_bytes  # each archive read once, seek tables not
     assert json.loads(json.dumps(data.to_json()))["read_data"]["members"] == 31
+
+
+def test_check_reads_no_archive_by_head_its_listing_gives_the_sizes(repo: Repository) -> None:
+    """A HEAD per archive cost a request each, and on S3 botocore's 0.5 s start."""
+    ops: list[tuple[str, str | None]] = []
+
+    class Counting(StoreWrapper):
+        def _run(self, op: str, key: str | None, call: Callable[[], T]) -> T:
+            ops.append((op, key))
+            return call()
+
+    counted = dataclasses.replace(repo, store=Counting(repo.store))
+    assert check(counted, read_data=True).ok
+    assert [key for op, key in ops if op == "head" and key and "archives/" in key] == []
+    assert any(op == "list" for op, _ in ops)
 
 
 @pytest.mark.parametrize("whole_frames", [0, 8 * 1024 * 1024], ids=["streamed", "in memory"])

@@ -188,6 +188,9 @@ def test_kill_9_mid_backup_then_rerun_finishes_without_rereading(
     assert run(["init", str(repo), "-q"]) == 0
     capsys.readouterr()
     env = {**os.environ, "LAKEGUARD_FAULTS": "latency=0.25,ops=put"}  # slow uploads
+    # What the killed run leaves in its temporary folder stays in this test's.
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
     argv = [
         sys.executable,
         "-m",

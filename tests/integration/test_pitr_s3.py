@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -210,17 +211,22 @@ def overwritten_lake(store: Store) -> tuple[list[str], datetime]:
 def kill_mid_copy(argv: list[str], landed: Callable[[], bool]) -> None:
     """Run pitr with slow copies on 2 threads; SIGKILL it once ``landed()`` says
     some copies are in (a copy the server had fully received still lands)."""
-    slow = {**os.environ, "LAKEGUARD_FAULTS": "latency=0.25,ops=copy"}
-    process = subprocess.Popen(
-        [*argv, "--concurrency", "2"], env=slow, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not landed():
-            time.sleep(0.1)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
+    # What the killed run leaves in its temporary folder is removed here.
+    with tempfile.TemporaryDirectory() as scratch:
+        slow = {**os.environ, "LAKEGUARD_FAULTS": "latency=0.25,ops=copy", "TMPDIR": scratch}
+        process = subprocess.Popen(
+            [*argv, "--concurrency", "2"],
+            env=slow,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not landed():
+                time.sleep(0.1)
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     time.sleep(0.5)
 

@@ -88,24 +88,6 @@ class ManifestRow:
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
 
-    def to_record(self) -> dict[str, Any]:
-        """The row as Parquet/JSON-ready values (metadata as a JSON string)."""
-        return {
-            "key": self.key,
-            "size": self.size,
-            "etag": self.etag,
-            "sha256": self.sha256,
-            "version_id": self.version_id,
-            "last_modified": self.last_modified,
-            "storage_class": self.storage_class,
-            "content_type": self.content_type,
-            "metadata": json.dumps(dict(self.metadata), sort_keys=True) if self.metadata else None,
-            "archive": self.archive,
-            "member": self.member,
-            "frame_offset": self.frame_offset,
-            "frame_length": self.frame_length,
-        }
-
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ManifestRow:
         return cls(
@@ -141,7 +123,8 @@ def _metadata(raw: Any) -> dict[str, str]:
 
 
 def rows_to_table(rows: Sequence[ManifestRow], schema: pa.Schema | None = None) -> pa.Table:
-    """``to_record()`` of every row, a column at a time (no dict per row)."""
+    """The rows as a manifest table (metadata as JSON text), built a column at a
+    time: no dict per row."""
     import pyarrow as pa
 
     schema = schema or manifest_schema()

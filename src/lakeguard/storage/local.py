@@ -80,8 +80,6 @@ XATTR = "user.lakeguard"
 CHUNK = 1024 * 1024
 
 _WRITE_BUFFER = 64 * 1024
-_ATTRS_JSON = json.JSONEncoder(separators=(",", ":"))
-_json_str = json.encoder.encode_basestring_ascii
 _setxattr = getattr(os, "setxattr", None)
 _getxattr = getattr(os, "getxattr", None)
 # The packed attribute: kind, MD5, size, mtime_ns, then (kind 2) the part count
@@ -377,7 +375,8 @@ def _pack_attrs(
     MD5, a size, a nanosecond mtime and a content type in 60 bytes.
     """
     shape = _MD5_ETAG.fullmatch(etag)
-    if shape is not None and not metadata and 0 <= size < 2**64 and 0 <= mtime_ns < 2**64:
+    # A clock set before 1970 gives a negative mtime_ns: JSON then.
+    if shape is not None and not metadata and 0 <= mtime_ns < 2**64:
         parts = shape.group(2)
         packed = _PACKED.pack(
             _MULTIPART if parts else _SINGLE, bytes.fromhex(shape.group(1)), size, mtime_ns
@@ -387,15 +386,13 @@ def _pack_attrs(
         packed += (content_type or "").encode()
         if len(packed) <= _IN_INODE:
             return packed
-    # The JSON object json.dumps(separators=(",", ":")) writes, put together
-    # here: json.dumps with separators builds an encoder per call, a tenth of
-    # writing a small file.
-    return (
-        f'{{"etag":{_json_str(etag)},"size":{size},"mtime_ns":{mtime_ns}'
-        + (f',"content_type":{_json_str(content_type)}' if content_type else "")
-        + (f',"metadata":{_ATTRS_JSON.encode(dict(metadata))}' if metadata else "")
-        + "}"
-    ).encode()
+    # Off the common path now (metadata, a long content type, another ETag).
+    attrs: dict[str, Any] = {"etag": etag, "size": size, "mtime_ns": mtime_ns}
+    if content_type:
+        attrs["content_type"] = content_type
+    if metadata:
+        attrs["metadata"] = dict(metadata)
+    return json.dumps(attrs, separators=(",", ":")).encode()
 
 
 def _unpack_attrs(value: bytes) -> dict[str, Any] | None:

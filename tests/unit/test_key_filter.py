@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
+import random
+
 import pytest
 
 from lakeguard.errors import UsageError
@@ -47,3 +50,42 @@ def test_globs_select_keys_and_folders(
 def test_an_empty_glob_is_refused() -> None:
     with pytest.raises(UsageError, match="empty glob"):
         KeyFilter.of([""])
+
+
+def _reference_match(key: str, glob: str) -> bool:
+    """The rule of KeyFilter's docstring, spelt out with fnmatch per folder."""
+    if glob.endswith("/") and key.startswith(glob):
+        return True
+    if fnmatch.fnmatchcase(key, glob):
+        return True
+    folder = glob.rstrip("/")
+    if not folder:
+        return False
+    return any(
+        fnmatch.fnmatchcase(key[:end], folder) for end, char in enumerate(key) if char == "/"
+    )
+
+
+def test_compiled_globs_select_what_the_rule_selects() -> None:
+    """Thousands of random keys and globs from a small alphabet (folders,
+    wildcards, classes, trailing slashes): the compiled filter and the rule agree."""
+    rng = random.Random(7)
+    atoms = ["a", "b", "=", "-", ".", "/", "//", "x1", "[ab]", "[!a]", "*", "?", "**", "dt=1", "]"]
+
+    def text(wild: bool) -> str:
+        pieces = atoms if wild else [atom for atom in atoms if atom not in "*?[ab][!a]**"]
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+
+    keys = sorted({text(False) for _ in range(400)})
+    for _ in range(300):
+        includes = [text(True) for _ in range(rng.randint(0, 2))]
+        excludes = [text(True) for _ in range(rng.randint(0, 1))]
+        key_filter = KeyFilter.of(includes, excludes)
+        expected = [
+            index
+            for index, key in enumerate(keys)
+            if (not includes or any(_reference_match(key, glob) for glob in includes))
+            and not any(_reference_match(key, glob) for glob in excludes)
+        ]
+        assert key_filter.select(keys) == expected, (includes, excludes)
+        assert [i for i, key in enumerate(keys) if key_filter.matches(key)] == expected

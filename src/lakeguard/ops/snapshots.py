@@ -144,13 +144,10 @@ def _matching_rows(path: Path, key_filter: KeyFilter, *, prefix: str) -> Iterato
     parquet = open_manifest(path)
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(COLUMNS)):
         keys = batch.column(0).to_pylist()
-        chosen = [
-            index
-            for index, key in enumerate(keys)
-            if key_filter.selects_all
-            or key_filter.matches(key)
-            or (prefix and key_filter.matches(prefix + key))
-        ]
+        chosen = key_filter.select(keys)
+        if prefix and len(chosen) < len(keys):
+            also = key_filter.select([prefix + key for key in keys])
+            chosen = sorted(set(chosen).union(also))
         if not chosen:
             continue
         records = batch.take(chosen).to_pylist() if len(chosen) < len(keys) else batch.to_pylist()

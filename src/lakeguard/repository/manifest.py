@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,9 +71,13 @@ def manifest_schema() -> pa.Schema:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ManifestRow:
-    """One object of a snapshot and the frames that hold it."""
+    """One object of a snapshot and the frames that hold it.
+
+    Not frozen, though rows are never changed: a frozen dataclass sets each
+    field through ``object.__setattr__``, 2.2-2.7 us a row against 0.3 us, and
+    reading a manifest of a million rows builds a million of them."""
 
     key: str
     size: int
@@ -151,9 +156,19 @@ def rows_to_table(rows: Sequence[ManifestRow], schema: pa.Schema | None = None) 
 def _batch_rows(batch: Any, key_filter: KeyFilter | None) -> Iterator[tuple[int, ManifestRow]]:
     """(index in the batch, row) of the rows of one Arrow batch whose key
     passes ``key_filter``: ``from_record`` built from the batch's columns (a
-    dict per row cost half of reading a manifest), and only for the rows kept."""
+    dict per row cost half of reading a manifest), and only for the rows kept:
+    the keys are tested first, and only the rows that pass are converted."""
+    chosen: list[int] | None = None
+    if key_filter is not None and not key_filter.selects_all:
+        chosen = key_filter.select(batch.column(0).to_pylist())  # column 0: the key
+        if not chosen:
+            return
+        if len(chosen) < batch.num_rows:
+            batch = batch.take(chosen)
+        else:
+            chosen = None
     columns = batch.to_pydict()
-    for index, (
+    for position, (
         key,
         size,
         etag,
@@ -168,10 +183,8 @@ def _batch_rows(batch: Any, key_filter: KeyFilter | None) -> Iterator[tuple[int,
         frame_offset,
         frame_length,
     ) in enumerate(zip(*(columns[name] for name in COLUMNS), strict=True)):
-        if key_filter is not None and not key_filter.matches(key):
-            continue
         yield (
-            index,
+            position if chosen is None else chosen[position],
             ManifestRow(
                 key=key,
                 size=size,
@@ -357,10 +370,20 @@ class KeyFilter:
     everything under that folder; a folder deeper down needs ``*/hour=03``. A
     key is selected when it matches some include (or there are none) and no
     exclude.
+
+    The globs of each side are compiled into one regular expression, so a key
+    is tested by one C-level match: restoring one key of a snapshot of a
+    million tests every key, and ``fnmatch`` per glob and folder took 7 us a key.
     """
 
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
+    _include: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
+    _exclude: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_include", _compile_globs(self.includes))
+        object.__setattr__(self, "_exclude", _compile_globs(self.excludes))
 
     @classmethod
     def of(cls, includes: Sequence[str] = (), excludes: Sequence[str] = ()) -> KeyFilter:
@@ -369,27 +392,52 @@ class KeyFilter:
                 raise UsageError("empty glob: give a pattern such as 'dt=2026-02-11/*'")
         return cls(tuple(includes), tuple(excludes))
 
-    @staticmethod
-    def _match(key: str, glob: str) -> bool:
-        if glob.endswith("/") and key.startswith(glob):
-            return True
-        if fnmatch.fnmatchcase(key, glob):
-            return True
-        folder = glob.rstrip("/")
-        if not folder:
-            return False
-        end = key.find("/")
-        while end != -1:  # each folder the key lies in: a, a/b, a/b/c ...
-            if fnmatch.fnmatchcase(key[:end], folder):
-                return True
-            end = key.find("/", end + 1)
-        return False
-
     def matches(self, key: str) -> bool:
-        if self.includes and not any(self._match(key, glob) for glob in self.includes):
+        if self._include is not None and self._include.match(key) is None:
             return False
-        return not any(self._match(key, glob) for glob in self.excludes)
+        return self._exclude is None or self._exclude.match(key) is None
+
+    def select(self, keys: Sequence[str]) -> list[int]:
+        """The indexes of the keys that match, in order."""
+        if self.selects_all:
+            return list(range(len(keys)))
+        include = self._include.match if self._include is not None else None
+        exclude = self._exclude.match if self._exclude is not None else None
+        if exclude is None:
+            assert include is not None
+            return [index for index, key in enumerate(keys) if include(key) is not None]
+        return [
+            index
+            for index, key in enumerate(keys)
+            if (include is None or include(key) is not None) and exclude(key) is None
+        ]
 
     @property
     def selects_all(self) -> bool:
         return not self.includes and not self.excludes
+
+
+def _glob_pattern(glob: str) -> str:
+    """A regular expression that ``re.match`` finds in exactly the keys ``glob``
+    selects: the key whole, or a folder it lies in (see ``KeyFilter``)."""
+    whole = fnmatch.translate(glob)  # (?s:...)\Z, anchored at the end
+    choices = [whole]
+    if glob.endswith("/"):
+        choices.append(re.escape(glob))  # the folder named with its "/"
+    folder = glob.rstrip("/")
+    if folder:
+        body = fnmatch.translate(folder)
+        for end in ("\\Z", "\\z"):
+            if body.endswith(end):
+                # Not anchored, then a "/": some key[:i] matches, key[i] == "/".
+                choices.append(body[: -len(end)] + "/")
+                break
+        else:  # pragma: no cover - a translate() of another shape
+            raise AssertionError(f"unexpected fnmatch.translate output {body!r}")
+    return "|".join(f"(?:{choice})" for choice in choices)
+
+
+def _compile_globs(globs: Sequence[str]) -> re.Pattern[str] | None:
+    if not globs:
+        return None
+    return re.compile("|".join(f"(?:{_glob_pattern(glob)})" for glob in globs))

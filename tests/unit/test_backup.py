@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,9 @@ from lakeguard.location import parse_location
 from lakeguard.ops.backup import backup
 from lakeguard.repository.manifest import ManifestRow, ManifestWriter, read_manifest
 from lakeguard.repository.repo import Repository
+from lakeguard.repository.reuse import unchanged
 from lakeguard.repository.spool import RowSpool
-from lakeguard.storage.base import Store
+from lakeguard.storage.base import ObjectInfo, Store
 from lakeguard.storage.memory import MemoryStore
 
 MiB = 1024 * 1024
@@ -477,3 +479,48 @@ def test_small_objects_are_fetched_in_bunches_each_with_its_own_outcome() -> Non
                     slot.result()
             else:
                 assert slot.result().data == bytes([n]) * 100
+
+
+@pytest.mark.parametrize(
+    ("listed", "stored", "same"),
+    [
+        (
+            datetime(2026, 2, 11, 3, 4, 5, 6, tzinfo=UTC),
+            datetime(2026, 2, 11, 3, 4, 5, 6, tzinfo=UTC),
+            True,
+        ),
+        (
+            datetime(2026, 2, 11, 3, 4, 5, 6),
+            datetime(2026, 2, 11, 3, 4, 5, 6, tzinfo=UTC),
+            True,
+        ),  # naive: UTC
+        (
+            datetime(2026, 2, 11, 4, 4, 5, 6, tzinfo=timezone(timedelta(hours=1))),
+            datetime(2026, 2, 11, 3, 4, 5, 6, tzinfo=UTC),
+            True,
+        ),
+        (
+            datetime(2026, 2, 11, 3, 4, 5, 7, tzinfo=UTC),
+            datetime(2026, 2, 11, 3, 4, 5, 6, tzinfo=UTC),
+            False,
+        ),
+        (None, datetime(2026, 2, 11, tzinfo=UTC), False),
+        (None, None, True),
+    ],
+)
+def test_an_unversioned_object_is_unchanged_when_size_etag_and_time_match(
+    listed: datetime | None, stored: datetime | None, same: bool
+) -> None:
+    info = ObjectInfo(key="k", size=3, etag="e", last_modified=listed)
+    row = ManifestRow(
+        key="k",
+        size=3,
+        sha256="0" * 64,
+        archive="a",
+        member="k",
+        frame_offset=0,
+        frame_length=1,
+        etag="e",
+        last_modified=stored,
+    )
+    assert unchanged(info, row) is same

@@ -27,7 +27,13 @@ from lakeguard.errors import (
     UsageError,
 )
 from lakeguard.repository.cache import RepoCache
-from lakeguard.repository.manifest import COLUMNS, KeyFilter, ManifestRow, open_manifest
+from lakeguard.repository.manifest import (
+    COLUMNS,
+    KeyFilter,
+    ManifestRow,
+    open_manifest,
+    rows_of_batch,
+)
 from lakeguard.repository.repo import Repository
 from lakeguard.repository.snapshot import DamagedHeader, SnapshotHeader
 from lakeguard.timeparse import iso
@@ -150,9 +156,10 @@ def _matching_rows(path: Path, key_filter: KeyFilter, *, prefix: str) -> Iterato
             chosen = sorted(set(chosen).union(also))
         if not chosen:
             continue
-        records = batch.take(chosen).to_pylist() if len(chosen) < len(keys) else batch.to_pylist()
-        for record in records:
-            yield ManifestRow.from_record(record)
+        for _index, row in rows_of_batch(
+            batch.take(chosen) if len(chosen) < len(keys) else batch, None
+        ):
+            yield row
 
 
 @dataclass(slots=True)

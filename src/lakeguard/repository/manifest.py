@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +121,29 @@ def _utc(stamp: Any) -> datetime | None:
     return stamp if isinstance(stamp, datetime) else None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROS_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def _stamp_list(column: Any) -> list[datetime | None]:
+    """A timestamp column as UTC datetimes (naive ones read as UTC).
+
+    pyarrow's own ``to_pylist`` of a ``timestamp[us, tz=UTC]`` column costs
+    11 us a value (5 us without the zone): it was three quarters of reading a
+    manifest. The integers behind the column, added to the epoch, cost 1.3 us.
+    """
+    import pyarrow as pa
+
+    if not pa.types.is_timestamp(column.type):
+        return [_utc(value) for value in column.to_pylist()]
+    unit = column.type.unit
+    values = column.view(pa.int64()).to_pylist()
+    if unit == "ns":
+        return [None if v is None else _EPOCH + timedelta(microseconds=v // 1000) for v in values]
+    per = _MICROS_PER[unit]
+    return [None if v is None else _EPOCH + timedelta(microseconds=v * per) for v in values]
+
+
 def _metadata(raw: Any) -> dict[str, str]:
     """User metadata from its JSON text (a dict, in archive manifests)."""
     metadata = json.loads(raw) if isinstance(raw, str) and raw else raw
@@ -153,7 +176,7 @@ def rows_to_table(rows: Sequence[ManifestRow], schema: pa.Schema | None = None) 
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def _batch_rows(batch: Any, key_filter: KeyFilter | None) -> Iterator[tuple[int, ManifestRow]]:
+def rows_of_batch(batch: Any, key_filter: KeyFilter | None) -> Iterator[tuple[int, ManifestRow]]:
     """(index in the batch, row) of the rows of one Arrow batch whose key
     passes ``key_filter``: ``from_record`` built from the batch's columns (a
     dict per row cost half of reading a manifest), and only for the rows kept:
@@ -167,7 +190,10 @@ def _batch_rows(batch: Any, key_filter: KeyFilter | None) -> Iterator[tuple[int,
             batch = batch.take(chosen)
         else:
             chosen = None
-    columns = batch.to_pydict()
+    columns = {
+        name: _stamp_list(column) if name == "last_modified" else column.to_pylist()
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+    }
     for position, (
         key,
         size,
@@ -351,7 +377,7 @@ def read_numbered(
     number = 0
     try:
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
-            for index, row in _batch_rows(batch, key_filter):
+            for index, row in rows_of_batch(batch, key_filter):
                 yield number + index, row
             number += batch.num_rows
     except OperationalError:

@@ -50,6 +50,8 @@ def unchanged(info: ObjectInfo, row: ManifestRow) -> bool:
         return info.version_id == row.version_id
     if (info.etag or None) != (row.etag or None):
         return False
+    if info.last_modified == row.last_modified:  # both aware, or both None: the common case
+        return True
     return _micros(info.last_modified) == _micros(row.last_modified)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +14,13 @@ from lakeguard.repository.manifest import (
     COLUMNS,
     KeyFilter,
     ManifestRow,
+    ManifestWriter,
+    StoredRow,
     read_manifest,
     read_numbered,
+    read_stored,
+    row_groups,
+    rows_to_table,
     write_manifest,
 )
 
@@ -98,3 +104,106 @@ def test_filtered_reads_keep_each_rows_number_in_the_file(tmp_path: Path) -> Non
         assert list(read_numbered(path, batch_rows=batch_rows, key_filter=key_filter)) == expected
     nothing = KeyFilter.of(["dt=1999-01-01"])
     assert list(read_numbered(path, key_filter=nothing)) == []
+
+
+def test_stored_rows_pass_through_the_writer_as_they_were(tmp_path: Path) -> None:
+    """Rows of two manifests read as StoredRow (batches of 7, some rows left out),
+    interleaved with new ManifestRows: the file written holds exactly those rows,
+    in that order, every field intact, and the writer's snapshot id."""
+    rows = sorted(_rows(120), key=lambda row: row.key)
+    older, other, fresh = rows[:48], rows[48:100], rows[100:]
+    paths = [tmp_path / "older.parquet", tmp_path / "other.parquet"]
+    write_manifest(paths[0], older)
+    write_manifest(paths[1], other)
+    # Gaps inside a batch; and other's first row kept (its 7th) follows older's
+    # last (its 6th in a batch) as if one batch went on.
+    dropped = {older[4].key, older[5].key, other[9].key, *(row.key for row in other[:6])}
+    stored = [
+        row for path in paths for row in read_stored(path, batch_rows=7) if row.key not in dropped
+    ]
+    assert all(isinstance(row, StoredRow) for row in stored)
+    merged = sorted([*stored, *fresh], key=lambda row: row.key)
+    out = tmp_path / "out.parquet"
+    with ManifestWriter(out, snapshot_id="20260211T000000Z-abcdef01") as writer:
+        writer.write_all(merged)
+    expected = [row for row in rows if row.key not in dropped]
+    assert list(read_manifest(out)) == expected
+    metadata = pq.read_schema(out).metadata
+    assert metadata[b"lakeguard.snapshot_id"] == b"20260211T000000Z-abcdef01"
+    by_key = {row.key: row for row in rows}
+    assert all(row.materialize() == by_key[row.key] for row in stored)
+
+
+@pytest.mark.parametrize(
+    ("includes", "prefix", "starts"),
+    [
+        ([], "", None),
+        (["dt=2026-02-11"], "", ["dt=2026-02-11"]),
+        (["dt=2026-02-11/"], "", ["dt=2026-02-11"]),  # the folder: "dt=2026-02-11/..."
+        (["a//"], "", ["a"]),  # folder "a" selects "a/x"
+        (["dt=2026-02-1?/*"], "", ["dt=2026-02-1"]),
+        (["dt=[0-9]*"], "", ["dt="]),
+        (["*/hour=03"], "", None),
+        (["b", "a*"], "", ["a", "b"]),
+        (["lake/dt=1"], "lake/", ["dt=1", "lake/dt=1"]),  # find: key or source prefix + key
+        (["la"], "lake/", None),  # every key of the source prefix
+        (["other/x"], "lake/", ["other/x"]),
+    ],
+)
+def test_key_starts_are_what_every_selected_key_starts_with(
+    includes: list[str], prefix: str, starts: list[str] | None
+) -> None:
+    assert KeyFilter.of(includes, ["zzz"]).key_starts(prefix) == starts
+
+
+def _small_groups(path: Path, rows: list[ManifestRow], group_rows: int) -> None:
+    pq.write_table(rows_to_table(rows), path, row_group_size=group_rows)
+
+
+def test_filtered_reads_skip_row_groups_that_cannot_hold_a_match(tmp_path: Path) -> None:
+    rows = sorted(_rows(300), key=lambda row: row.key)
+    path = tmp_path / "m.parquet"
+    _small_groups(path, rows, 10)
+    key_filter = KeyFilter.of([rows[123].key])
+    groups = list(row_groups(pq.ParquetFile(path), key_filter.key_starts()))
+    assert groups == [(120, 12)]
+    assert list(read_numbered(path, key_filter=key_filter)) == [(123, rows[123])]
+
+
+def test_filtered_reads_find_what_a_full_scan_finds(tmp_path: Path) -> None:
+    """Random sorted keys in row groups of 5, random globs (with and without
+    wildcards, folders, excludes): reading only the row groups the key starts
+    allow gives the rows, and their numbers, of testing every row."""
+    rng = random.Random(3)
+    atoms = ["a", "b", "/", "=", "-", "x1", "dt=2"]
+    keys = sorted(
+        {"".join(rng.choice(atoms) for _ in range(rng.randint(1, 6))) for _ in range(300)}
+    )
+    rows = [
+        ManifestRow(
+            key=key,
+            size=1,
+            sha256="0" * 64,
+            archive="a",
+            member=key,
+            frame_offset=i,
+            frame_length=1,
+        )
+        for i, key in enumerate(keys)
+    ]
+    path = tmp_path / "m.parquet"
+    _small_groups(path, rows, 5)
+    wild = [*atoms, "*", "?", "[ab]", "/"]
+    for _ in range(300):
+        includes = [
+            "".join(rng.choice(wild) for _ in range(rng.randint(1, 4)))
+            for _ in range(rng.randint(1, 2))
+        ]
+        excludes = (
+            ["".join(rng.choice(wild) for _ in range(rng.randint(1, 3)))]
+            if rng.random() < 0.3
+            else []
+        )
+        key_filter = KeyFilter.of(includes, excludes)
+        expected = [(n, row) for n, row in enumerate(rows) if key_filter.matches(row.key)]
+        assert list(read_numbered(path, batch_rows=3, key_filter=key_filter)) == expected, includes

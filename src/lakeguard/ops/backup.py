@@ -55,10 +55,10 @@ from lakeguard.repository.layout import (
     new_snapshot_id,
 )
 from lakeguard.repository.manifest import (
-    ManifestRow,
     ManifestWriter,
+    StoredRow,
     is_key_sorted,
-    read_manifest,
+    read_stored,
 )
 from lakeguard.repository.repo import Repository, default_cache_dir
 from lakeguard.repository.retention import split_tags
@@ -262,15 +262,15 @@ def _prepare_mirrors(mirrors: Sequence[tuple[Location, Store]]) -> None:
 
 def _parent_rows(
     repo: Repository, parent: SnapshotHeader | None, cache: Path, scratch: Path
-) -> Iterator[ManifestRow]:
+) -> Iterator[StoredRow]:
     """The parent snapshot's rows in key order (manifests of earlier versions
     may hold SeaweedFS's listing order: those are sorted on disk first)."""
     if parent is None:
         return iter(())
     path = repo.fetch_manifest(parent, cache)
     if is_key_sorted(path):
-        return read_manifest(path)
-    return sorted_rows(read_manifest(path), scratch / "parent")
+        return read_stored(path)
+    return sorted_rows(read_stored(path), scratch / "parent")
 
 
 def backup(

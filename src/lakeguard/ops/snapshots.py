@@ -32,6 +32,7 @@ from lakeguard.repository.manifest import (
     KeyFilter,
     ManifestRow,
     open_manifest,
+    row_groups,
     rows_of_batch,
 )
 from lakeguard.repository.repo import Repository
@@ -148,7 +149,12 @@ def list_objects(
 def _matching_rows(path: Path, key_filter: KeyFilter, *, prefix: str) -> Iterator[ManifestRow]:
     """Rows whose key (or ``prefix + key``) matches; keys are tested before rows are built."""
     parquet = open_manifest(path)
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(COLUMNS)):
+    groups = [index for _number, index in row_groups(parquet, key_filter.key_starts(prefix))]
+    if not groups:
+        return
+    for batch in parquet.iter_batches(
+        batch_size=BATCH_ROWS, row_groups=groups, columns=list(COLUMNS)
+    ):
         keys = batch.column(0).to_pylist()
         chosen = key_filter.select(keys)
         if prefix and len(chosen) < len(keys):

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lakeguard.errors import OperationalError, UsageError
 from lakeguard.repository.layout import FORMAT_VERSION
@@ -221,12 +221,78 @@ def rows_of_batch(batch: Any, key_filter: KeyFilter | None) -> Iterator[tuple[in
                 frame_length=frame_length,
                 etag=etag,
                 version_id=version_id,
-                last_modified=_utc(stamp),
+                last_modified=stamp,
                 storage_class=storage_class,
                 content_type=content_type,
                 metadata=_metadata(raw),
             ),
         )
+
+
+class StoredRow:
+    """A manifest row read for a merge or a reuse test, kept in its Arrow batch.
+
+    It has as Python values only what those look at (key, size, ETag, version
+    id, last-modified, archive); ``ManifestWriter`` writes it by slicing its
+    batch, so the row never goes through Python whole. A no-change backup of a
+    million objects passes a million rows from the parent manifest to the new
+    one this way (``ManifestRow`` would convert 13 fields each way).
+    """
+
+    __slots__ = ("archive", "batch", "etag", "index", "key", "last_modified", "size", "version_id")
+
+    def __init__(
+        self,
+        key: str,
+        size: int,
+        etag: str | None,
+        version_id: str | None,
+        last_modified: datetime | None,
+        archive: str,
+        batch: pa.RecordBatch,
+        index: int,
+    ) -> None:
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.version_id = version_id
+        self.last_modified = last_modified
+        self.archive = archive
+        self.batch = batch  # in the manifest schema, COLUMNS in order
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"StoredRow({self.key!r}, {self.archive!r})"
+
+    def materialize(self) -> ManifestRow:
+        """The whole row as a ManifestRow (lets go of the batch)."""
+        return next(rows_of_batch(self.batch.slice(self.index, 1), None))[1]
+
+
+def read_stored(path: Path, *, batch_rows: int = 8192) -> Iterator[StoredRow]:
+    """The rows of a manifest file in file order, as ``StoredRow``."""
+    import pyarrow as pa
+
+    parquet = open_manifest(path)
+    schema = manifest_schema()
+    try:
+        for raw in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
+            # In the manifest schema (as write_file stages files): the writer
+            # then takes slices of it as they are.
+            batch = pa.RecordBatch.from_arrays(raw.columns, schema=schema)
+            keys, sizes, etags, versions, archives = (
+                batch.column(name).to_pylist()
+                for name in ("key", "size", "etag", "version_id", "archive")
+            )
+            stamps = _stamp_list(batch.column("last_modified"))
+            for index, (key, size, etag, version_id, stamp, archive) in enumerate(
+                zip(keys, sizes, etags, versions, stamps, archives, strict=True)
+            ):
+                yield StoredRow(key, size, etag, version_id, stamp, archive, batch, index)
+    except OperationalError:
+        raise
+    except Exception as exc:
+        raise OperationalError(f"manifest {path.name} is damaged: {exc}") from None
 
 
 class ManifestWriter:
@@ -249,19 +315,19 @@ class ManifestWriter:
         self.path = path
         self.rows = 0  # rows written to the file so far
         self._schema = schema
-        self._buffer: list[ManifestRow] = []
+        self._buffer: list[ManifestRow | StoredRow] = []
         self._staged: list[pa.Table] = []
         self._staged_rows = 0
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
             str(path), schema, compression="zstd"
         )
 
-    def write(self, row: ManifestRow) -> None:
+    def write(self, row: ManifestRow | StoredRow) -> None:
         self._buffer.append(row)
         if len(self._buffer) >= ROW_GROUP_ROWS:
             self._stage_rows()
 
-    def write_all(self, rows: Iterable[ManifestRow]) -> None:
+    def write_all(self, rows: Iterable[ManifestRow | StoredRow]) -> None:
         for row in rows:
             self.write(row)
 
@@ -276,11 +342,38 @@ class ManifestWriter:
             self._stage(pa.Table.from_arrays(batch.columns, schema=self._schema))
 
     def _stage_rows(self) -> None:
-        if self._buffer:
-            # Built with the writer's own schema: Table.cast would import
-            # pyarrow.compute, 40 ms of every command's start.
-            self._stage(rows_to_table(self._buffer, self._schema))
-            self._buffer = []
+        """Stage the buffered rows, in order: stretches of ManifestRow as one
+        table each, StoredRow as slices of their batches (consecutive rows of
+        one batch: one slice, no copy)."""
+        import pyarrow as pa
+
+        buffer, self._buffer = self._buffer, []
+        start = 0
+        while start < len(buffer):
+            first = buffer[start]
+            end = start + 1
+            if isinstance(first, StoredRow):
+                batch, index = first.batch, first.index
+                while end < len(buffer):
+                    row = buffer[end]
+                    if not isinstance(row, StoredRow) or row.batch is not batch:
+                        break
+                    if row.index != index + 1:
+                        break
+                    index += 1
+                    end += 1
+                part = batch.slice(first.index, end - start)
+                self._stage(
+                    pa.Table.from_batches([part]).replace_schema_metadata(self._schema.metadata)
+                )
+            else:
+                while end < len(buffer) and not isinstance(buffer[end], StoredRow):
+                    end += 1
+                # Built with the writer's own schema: Table.cast would import
+                # pyarrow.compute, 40 ms of every command's start.
+                rows = cast("list[ManifestRow]", buffer[start:end])
+                self._stage(rows_to_table(rows, self._schema))
+            start = end
 
     def _stage(self, table: pa.Table) -> None:
         self._staged.append(table)
@@ -374,16 +467,50 @@ def read_numbered(
 ) -> Iterator[tuple[int, ManifestRow]]:
     """``read_manifest`` with each row's number in the file (counting every row)."""
     parquet = open_manifest(path)
-    number = 0
+    starts = key_filter.key_starts() if key_filter is not None else None
     try:
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
-            for index, row in rows_of_batch(batch, key_filter):
-                yield number + index, row
-            number += batch.num_rows
+        for first, group in row_groups(parquet, starts):
+            number = first
+            for batch in parquet.iter_batches(
+                batch_size=batch_rows, row_groups=[group], columns=list(COLUMNS)
+            ):
+                for index, row in rows_of_batch(batch, key_filter):
+                    yield number + index, row
+                number += batch.num_rows
     except OperationalError:
         raise
     except Exception as exc:
         raise OperationalError(f"manifest {path.name} is damaged: {exc}") from None
+
+
+def row_groups(parquet: pq.ParquetFile, starts: Sequence[str] | None) -> Iterator[tuple[int, int]]:
+    """(number of its first row, index) of each row group that may hold a key
+    starting with one of ``starts`` (every row group when ``starts`` is None).
+
+    Manifests are sorted by key and written in row groups of ROW_GROUP_ROWS
+    with min/max statistics: restoring or finding one key of a snapshot of a
+    million objects reads one row group of 65,536 rows instead of sixteen.
+    A row group without statistics is read.
+    """
+    metadata = parquet.metadata
+    number = 0
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        if starts is None or _may_hold(group.column(0).statistics, starts):
+            yield number, index
+        number += group.num_rows
+
+
+def _may_hold(statistics: Any, starts: Sequence[str]) -> bool:
+    """Whether keys between the statistics' min and max may start with one of ``starts``."""
+    if statistics is None or not statistics.has_min_max:
+        return True
+    low, high = statistics.min, statistics.max
+    if not isinstance(low, str) or not isinstance(high, str):
+        return True
+    # The keys starting with s are one stretch of the sort order: [s, the
+    # first key past them). Past it lie the keys above s that do not start with s.
+    return any(high >= start and (low <= start or low.startswith(start)) for start in starts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +568,31 @@ class KeyFilter:
     @property
     def selects_all(self) -> bool:
         return not self.includes and not self.excludes
+
+    def key_starts(self, prefix: str = "") -> list[str] | None:
+        """Texts one of which every selected key starts with (or ``prefix + key``,
+        when ``prefix`` is given), or None when a key may start with anything.
+
+        A glob matches from the start of the key, as a whole or as a folder,
+        so its text up to the first wildcard starts every key it selects.
+        """
+        if not self.includes:
+            return None
+        starts: set[str] = set()
+        for glob in self.includes:
+            literal = _literal_start(glob.rstrip("/") or glob)
+            if not literal or (prefix and prefix.startswith(literal)):
+                return None  # every key (with the prefix) may match
+            starts.add(literal)
+            if prefix and literal.startswith(prefix):
+                starts.add(literal[len(prefix) :])
+        return sorted(starts)
+
+
+def _literal_start(glob: str) -> str:
+    """The text of ``glob`` before its first wildcard (``*``, ``?`` or ``[``)."""
+    cut = min((at for at in map(glob.find, "*?[") if at >= 0), default=len(glob))
+    return glob[:cut]
 
 
 def _glob_pattern(glob: str) -> str:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from lakeguard.archive.reader import ArchiveDamaged
 from lakeguard.errors import NotFoundError
 from lakeguard.repository.layout import archive_id_of
-from lakeguard.repository.manifest import ManifestRow
+from lakeguard.repository.manifest import ManifestRow, StoredRow
 from lakeguard.repository.repo import Repository
 from lakeguard.repository.runs import list_runs
 from lakeguard.storage.base import ObjectInfo
@@ -42,7 +42,7 @@ def _micros(moment: datetime | None) -> int | None:
     return int(moment.timestamp() * 1_000_000)
 
 
-def unchanged(info: ObjectInfo, row: ManifestRow) -> bool:
+def unchanged(info: ObjectInfo, row: ManifestRow | StoredRow) -> bool:
     """Whether the listed object is the one the manifest row holds."""
     if info.size != row.size:
         return False
@@ -71,14 +71,16 @@ class ReuseIndex:
     dropped as before.
     """
 
-    def __init__(self, candidates: Iterable[ManifestRow], *, keep: int = KEEP_ASIDE) -> None:
+    def __init__(
+        self, candidates: Iterable[ManifestRow | StoredRow], *, keep: int = KEEP_ASIDE
+    ) -> None:
         self._rows = iter(candidates)
-        self._head: ManifestRow | None = next(self._rows, None)
+        self._head: ManifestRow | StoredRow | None = next(self._rows, None)
         self._aside: dict[str, list[ManifestRow]] = {}
         self._keep = keep
         self.lookups = 0
 
-    def find(self, key: str, info: ObjectInfo) -> ManifestRow | None:
+    def find(self, key: str, info: ObjectInfo) -> ManifestRow | StoredRow | None:
         """The candidate holding this exact object, if any."""
         self.lookups += 1
         while self._head is not None and self._head.key < key:
@@ -95,7 +97,9 @@ class ReuseIndex:
             found = next((row for row in aside if unchanged(info, row)), None)
         return found
 
-    def _set_aside(self, row: ManifestRow) -> None:
+    def _set_aside(self, stored: ManifestRow | StoredRow) -> None:
+        # Whole rows: one kept aside must not hold its batch (8,192 rows) in memory.
+        row = stored.materialize() if isinstance(stored, StoredRow) else stored
         rows = self._aside.get(row.key)
         if rows is not None:
             rows.append(row)

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakeguard.repository.manifest import ManifestRow, ManifestWriter, read_manifest
+from lakeguard.repository.manifest import ManifestRow, ManifestWriter, StoredRow, read_stored
 
 MAX_RUNS = 128
 _MERGE_AT_ONCE = 64
@@ -110,7 +110,7 @@ class RowSpool:
         self._ranges = sorted((run.first, run.last) for run in self._runs)
         self._overlap = not _disjoint(self._ranges)
 
-    def merged(self) -> Iterator[ManifestRow]:
+    def merged(self) -> Iterator[StoredRow]:
         """Every row, in key order."""
         return _merge([run.path for run in self._runs])
 
@@ -138,7 +138,7 @@ class SpoolRun:
         self._bytes = 0
         self._first = self._last = ""
 
-    def write(self, row: ManifestRow) -> None:
+    def write(self, row: ManifestRow | StoredRow) -> None:
         if self._writer is not None and row.key < self._last:
             self.close()
             self._path = self._spool._path()
@@ -158,7 +158,7 @@ class SpoolRun:
         self._writer = None
 
 
-def sorted_rows(rows: Iterable[ManifestRow], directory: Path) -> Iterator[ManifestRow]:
+def sorted_rows(rows: Iterable[ManifestRow | StoredRow], directory: Path) -> Iterator[StoredRow]:
     """``rows`` in key order, sorted on disk in ``directory`` (bounded memory)."""
     spool = RowSpool(directory)
     run = spool.open_run()
@@ -170,7 +170,7 @@ def sorted_rows(rows: Iterable[ManifestRow], directory: Path) -> Iterator[Manife
     return spool.merged()
 
 
-def _key(row: ManifestRow) -> str:
+def _key(row: ManifestRow | StoredRow) -> str:
     return row.key
 
 
@@ -190,6 +190,7 @@ def _disjoint(ranges: Sequence[tuple[str, str]]) -> bool:
     return all(before[1] < after[0] for before, after in itertools.pairwise(ranges))
 
 
-def _merge(paths: Sequence[Path]) -> Iterator[ManifestRow]:
-    streams = [read_manifest(path) for path in paths]
+def _merge(paths: Sequence[Path]) -> Iterator[StoredRow]:
+    # StoredRow: the rows pass into the writer as slices of their batches.
+    streams = [read_stored(path) for path in paths]
     return heapq.merge(*streams, key=lambda row: row.key)

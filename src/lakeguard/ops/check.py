@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakeguard import duck
 from lakeguard.archive.reader import ArchiveDamaged, ArchiveReader
 from lakeguard.archive.seektable import SeekTable
 from lakeguard.errors import NotFoundError, OperationalError, UsageError
@@ -245,9 +246,8 @@ def _manifests(
 
 
 def _connect(paths: dict[str, Path], scratch: Path) -> duckdb.DuckDBPyConnection:
-    import duckdb
 
-    con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(scratch / "spill")})
+    con = duck.connect(scratch / "spill")
     files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in paths.values())
     con.execute(
         "CREATE VIEW rows AS SELECT "

@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from lakeguard import duck
 from lakeguard.errors import LakeguardError, OperationalError, UsageError
 from lakeguard.repository.cache import CacheView, RepoCache, SyncStats
 from lakeguard.repository.catalog import (
@@ -132,12 +133,8 @@ def _catalog_view(con: duckdb.DuckDBPyConnection, catalog_dir: Path) -> None:
 
 def connect(view: CacheView, *, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the three views over the cached files."""
-    import duckdb
 
-    config: dict[str, Any] = {"memory_limit": "512MB"}
-    if spill is not None:
-        config["temp_directory"] = str(spill)
-    con = duckdb.connect(config=config)
+    con = duck.connect(spill)
     con.execute("SET TimeZone = 'UTC'")
     con.register("snapshots", snapshots_table(view.headers))
     readable = [view.manifests[h.id] for h in view.headers if h.id in view.manifests]

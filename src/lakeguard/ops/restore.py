@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakeguard import cpu
+from lakeguard import cpu, duck
 from lakeguard.archive.reader import (
     ArchiveDamaged,
     ArchiveReader,
@@ -442,11 +442,7 @@ def _quote(path: Path) -> str:
 
 
 def _duckdb(scratch: Path) -> Any:
-    import duckdb
-
-    return duckdb.connect(
-        config={"memory_limit": "512MB", "temp_directory": str(scratch / "spill")}
-    )
+    return duck.connect(scratch / "spill")
 
 
 def _write_target(target: Store, location: Location, key_filter: KeyFilter, path: Path) -> int:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lakeguard import duck
 from lakeguard.errors import (
     BucketNotFoundError,
     EndpointUnreachableError,
@@ -300,13 +301,12 @@ def diff(
     scratch: Path,
 ) -> DiffSummary:
     """Compare the two sides and write the copies and deletes to ``writer``."""
-    import duckdb
     import pyarrow.parquet as pq
 
     src_columns = set(pq.read_schema(src_rows).names)
     dst_columns = set(pq.read_schema(dst_rows).names)
     result = DiffSummary(writer.summary)
-    con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(scratch / "spill")})
+    con = duck.connect(scratch / "spill")
     try:
         con.execute(
             _DIFF.format(

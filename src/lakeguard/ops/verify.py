@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakeguard import duck
 from lakeguard.errors import LakeguardError, NotFoundError, UsageError
 from lakeguard.hashing import (
     StreamHasher,
@@ -456,9 +457,7 @@ def verify(
     with tempfile.TemporaryDirectory(prefix="lakeguard-verify-") as scratch:
         live = Path(scratch) / "live.parquet"
         take_inventory(store, location, output=live, concurrency=concurrency, on_progress=progress)
-        con = duckdb.connect(
-            config={"memory_limit": "512MB", "temp_directory": str(Path(scratch) / "spill")}
-        )
+        con = duck.connect(Path(scratch) / "spill")
         try:
             try:
                 con.execute(

@@ -207,3 +207,14 @@ def test_filtered_reads_find_what_a_full_scan_finds(tmp_path: Path) -> None:
         key_filter = KeyFilter.of(includes, excludes)
         expected = [(n, row) for n, row in enumerate(rows) if key_filter.matches(row.key)]
         assert list(read_numbered(path, batch_rows=3, key_filter=key_filter)) == expected, includes
+
+
+def test_row_groups_are_judged_by_the_key_column_wherever_it_is(tmp_path: Path) -> None:
+    """A manifest written by another tool, its columns in another order."""
+    rows = sorted(_rows(60), key=lambda row: row.key)
+    table = rows_to_table(rows)
+    path = tmp_path / "m.parquet"
+    pq.write_table(table.select(list(reversed(table.column_names))), path, row_group_size=10)
+    key_filter = KeyFilter.of([rows[33].key])
+    assert [index for _, index in row_groups(pq.ParquetFile(path), key_filter.key_starts())] == [3]
+    assert list(read_numbered(path, key_filter=key_filter)) == [(33, rows[33])]

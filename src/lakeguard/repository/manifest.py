@@ -493,10 +493,11 @@ def row_groups(parquet: pq.ParquetFile, starts: Sequence[str] | None) -> Iterato
     A row group without statistics is read.
     """
     metadata = parquet.metadata
+    column = parquet.schema_arrow.names.index("key")  # flat schema: field = column chunk
     number = 0
     for index in range(metadata.num_row_groups):
         group = metadata.row_group(index)
-        if starts is None or _may_hold(group.column(0).statistics, starts):
+        if starts is None or _may_hold(group.column(column).statistics, starts):
             yield number, index
         number += group.num_rows
 

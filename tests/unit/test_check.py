@@ -183,3 +183,32 @@ def test_an_empty_repository_is_clean(tmp_path: Path) -> None:
     repository = init_repository(open_store(location), location).repository
     result = check(repository, read_data=True)
     assert result.ok and result.snapshots == 0 and result.archives_read == 0
+
+
+def test_manifests_that_describe_one_member_differently_are_named(
+    repo: Repository, tmp_path: Path
+) -> None:
+    """The second snapshot reuses members of the first; its manifest is rewritten
+    (header updated to match) to give one reused member another SHA-256."""
+    import hashlib
+
+    from lakeguard.repository.manifest import write_manifest
+
+    path = sorted((root(repo) / "snapshots").glob("*.json"))[-1]
+    doc = json.loads(path.read_text())
+    manifest = root(repo) / doc["manifest"]
+    rows = list(read_manifest(manifest))
+    first = json.loads(sorted((root(repo) / "snapshots").glob("*.json"))[0].read_text())
+    older = {row.key: row for row in read_manifest(root(repo) / first["manifest"])}
+    at = next(i for i, row in enumerate(rows) if older[row.key].archive == row.archive)
+    rows[at] = dataclasses.replace(rows[at], sha256="0" * 64)
+    write_manifest(manifest, rows, snapshot_id=doc["id"])
+    data = manifest.read_bytes()
+    doc["manifest_sha256"] = hashlib.sha256(data).hexdigest()
+    doc["manifest_size"] = len(data)
+    path.write_text(json.dumps(doc))
+    result = check(repo)
+    messages = [p.message for p in result.problems.items if p.kind == "manifest"]
+    assert messages == [
+        f"manifests disagree about the member at {rows[at].frame_offset} of {rows[at].archive}"
+    ]

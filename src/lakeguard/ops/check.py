@@ -261,7 +261,7 @@ def _connect(paths: dict[str, Path], scratch: Path) -> duckdb.DuckDBPyConnection
 def _check_rows(
     con: duckdb.DuckDBPyConnection, headers: dict[str, SnapshotHeader], result: CheckResult
 ) -> None:
-    """Per-snapshot totals against the headers; members described alike everywhere."""
+    """Per-snapshot totals against the headers (``_members`` compares the members)."""
     totals = con.execute(
         "SELECT snapshot_id, count(*), coalesce(sum(size), 0)::BIGINT, count(DISTINCT key) "
         "FROM rows GROUP BY snapshot_id"
@@ -287,32 +287,37 @@ def _check_rows(
                     snapshot_id,
                 )
             )
-    disagreements = con.execute(
-        "SELECT archive, frame_offset FROM rows GROUP BY archive, frame_offset "
-        "HAVING count(DISTINCT (member, frame_length, size, sha256)) > 1 "
-        "ORDER BY archive, frame_offset LIMIT 1000"
-    ).fetchall()
-    for archive, offset in disagreements:
-        result.problems.append(
-            Problem(
-                "manifest",
-                f"manifests disagree about the member at {offset} of {archive}",
-                archive=archive,
-            )
-        )
 
 
-def _members(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, list[MemberRef]]]:
-    """Distinct referenced members, grouped by archive, in offset order."""
+def _members(
+    con: duckdb.DuckDBPyConnection, result: CheckResult
+) -> Iterator[tuple[str, list[MemberRef]]]:
+    """Distinct referenced members, grouped by archive, in offset order.
+
+    A member that manifests describe differently (name, frames, size or
+    SHA-256) is a problem of its own. It is found in the same pass: the
+    descriptions of a member all hash alike unless they differ (one 64-bit
+    hash, min against max). A separate ``count(DISTINCT (...))`` pass cost
+    1-2 s of a 15 s check over three manifests of 1,000,000 rows.
+    """
     cursor = con.execute(
         "SELECT archive, frame_offset, any_value(frame_length), any_value(member), "
-        "any_value(size), any_value(sha256) FROM rows "
+        "any_value(size), any_value(sha256), min(described) <> max(described) "
+        "FROM (SELECT *, hash(member, frame_length, size, sha256) AS described FROM rows) "
         "GROUP BY archive, frame_offset ORDER BY archive, frame_offset"
     )
     current: str | None = None
     refs: list[MemberRef] = []
     while batch := cursor.fetchmany(4096):
-        for archive, offset, length, member, size, sha in batch:
+        for archive, offset, length, member, size, sha, differ in batch:
+            if differ:
+                result.problems.append(
+                    Problem(
+                        "manifest",
+                        f"manifests disagree about the member at {offset} of {archive}",
+                        archive=archive,
+                    )
+                )
             if archive != current:
                 if current is not None:
                     yield current, refs
@@ -510,7 +515,7 @@ def check(
             checker = _Checker(
                 repo, result, chosen, workers or max(2, os.cpu_count() or 2), on_progress
             )
-            checker.run(_members(con), sizes)
+            checker.run(_members(con, result), sizes)
             _name_damaged(con, checker.damaged, result)
         finally:
             con.close()

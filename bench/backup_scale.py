@@ -10,6 +10,8 @@ so each peak RSS is that step's:
 3. backup, 1% changed
 4. ls of one partition, find of one key, restore of one key (CLI)
 5. check (structure) and snapshots (CLI)
+6. full restore of the latest snapshot into a store that keeps nothing
+   (every object is still decompressed and checked by SHA-256)
 
     python bench/backup_scale.py [--keys 1000000] [--partitions 1000]
 
@@ -31,9 +33,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from lakeguard.location import Location, parse_location
-from lakeguard.storage.base import BytesStream, Capabilities, GetBytesMixin, ObjectInfo
+from lakeguard.storage.base import BytesStream, Capabilities, GetBytesMixin, ObjectInfo, PutResult
+from lakeguard.storage.memory import MemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
@@ -138,11 +142,48 @@ def _backup_step(args: argparse.Namespace) -> None:
     )
 
 
-def _backup(
-    name: str, args: argparse.Namespace, env: dict[str, str], changed: int
+class DiscardStore(MemoryStore):
+    """A restore target that takes every write and keeps nothing: a million
+    objects held in memory, or written as files, would be measured instead."""
+
+    def put(self, key: str, data: Any, **kwargs: Any) -> PutResult:
+        pieces = [data] if isinstance(data, bytes | bytearray | memoryview) else data
+        return PutResult(key, None, None, sum(len(piece) for piece in pieces))
+
+
+def _restore_step(args: argparse.Namespace) -> None:
+    from lakeguard.ops.restore import restore
+    from lakeguard.repository.repo import open_repository
+    from lakeguard.storage import StoreSettings, open_store
+
+    repo_location = parse_location(args.repo)
+    repo = open_repository(open_store(repo_location, StoreSettings()), repo_location)
+    target = DiscardStore()
+    target.create()
+    before = _rss_mb()
+    started = time.perf_counter()
+    result = restore(repo, "latest", target, Location("memory", "discard", ""))
+    seconds = time.perf_counter() - started
+    if result.failed or result.verified != result.restored:
+        raise SystemExit(f"restore: {len(result.failed)} failed, {result.verified} verified")
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 2),
+                "objects": result.restored,
+                "verified": result.verified,
+                "rss_before_mb": round(before, 1),
+                "peak_rss_mb": round(_rss_mb(), 1),
+            }
+        )
+    )
+
+
+def _step(
+    name: str, step: str, args: argparse.Namespace, env: dict[str, str], changed: int = 0
 ) -> dict[str, object]:
-    """One backup in a process of its own (its peak RSS is the backup's)."""
-    argv = [sys.executable, __file__, "--step", "backup", "--keys", str(args.keys)]
+    """One step in a process of its own (its peak RSS is the step's)."""
+    argv = [sys.executable, __file__, "--step", step, "--keys", str(args.keys)]
     argv += ["--partitions", str(args.partitions), "--repo", args.repo, "--changed", str(changed)]
     common.settle_disk()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
@@ -167,12 +208,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=1000)
-    parser.add_argument("--step", choices=("backup",), help=argparse.SUPPRESS)
+    parser.add_argument("--step", choices=("backup", "restore"), help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)
     parser.add_argument("--changed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step == "backup":
         _backup_step(args)
+        return
+    if args.step == "restore":
+        _restore_step(args)
         return
 
     work = Path(tempfile.mkdtemp(prefix="lakeguard-bench-scale-"))
@@ -192,7 +236,7 @@ def main() -> None:
         if init.returncode != 0:
             raise SystemExit(f"init failed: {init.stderr.strip()}")
         for name, changed in (("backup", 0), ("no-change backup", 0), ("backup, 1% changed", 10)):
-            steps.append(_backup(name, args, env, changed))
+            steps.append(_step(name, "backup", args, env, changed))
             print(json.dumps(steps[-1]), flush=True)
         lake = SyntheticLake(args.keys, args.partitions)
         folder = lake._folder(args.partitions // 2)[len("lake/") :]
@@ -210,6 +254,8 @@ def main() -> None:
         ):
             steps.append(_cli(name, env, *argv))
             print(json.dumps(steps[-1]), flush=True)
+        steps.append(_step("full restore (kept nowhere)", "restore", args, env))
+        print(json.dumps(steps[-1]), flush=True)
         if (restored / one).read_bytes() != SyntheticLake.body("lake/" + one, 0):
             raise SystemExit(f"restored {one} does not hold its bytes")
         repo_bytes = sum(p.stat().st_size for p in repo.rglob("*") if p.is_file())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -218,3 +219,27 @@ def test_row_groups_are_judged_by_the_key_column_wherever_it_is(tmp_path: Path) 
     key_filter = KeyFilter.of([rows[33].key])
     assert [index for _, index in row_groups(pq.ParquetFile(path), key_filter.key_starts())] == [3]
     assert list(read_numbered(path, key_filter=key_filter)) == [(33, rows[33])]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "ns"])
+@pytest.mark.parametrize("tz", ["UTC", None])
+def test_stored_rows_of_other_timestamp_types_are_written_in_the_manifest_schema(
+    tmp_path: Path, unit: str, tz: str | None
+) -> None:
+    """A parent manifest with another timestamp type still passes through a backup."""
+    moment = datetime(2026, 2, 11, 3, 4, 5, tzinfo=UTC)
+    rows = sorted(_rows(20), key=lambda row: row.key)
+    rows = [dataclasses.replace(row, last_modified=moment) for row in rows]
+    table = rows_to_table(rows)
+    at = table.schema.get_field_index("last_modified")
+    stamps = pa.array([moment.replace(tzinfo=None)] * len(rows), type=pa.timestamp(unit, tz=tz))
+    table = table.set_column(at, pa.field("last_modified", stamps.type), stamps)
+    older = tmp_path / "older.parquet"
+    pq.write_table(table, older)
+    stored = list(read_stored(older, batch_rows=6))
+    assert [row.last_modified for row in stored] == [moment] * len(rows)
+    out = tmp_path / "out.parquet"
+    with ManifestWriter(out) as writer:
+        writer.write_all(stored)
+    assert list(read_manifest(out)) == rows
+    assert pq.read_schema(out).field("last_modified").type == pa.timestamp("us", tz="UTC")

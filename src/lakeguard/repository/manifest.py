@@ -278,8 +278,12 @@ def read_stored(path: Path, *, batch_rows: int = 8192) -> Iterator[StoredRow]:
     try:
         for raw in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
             # In the manifest schema (as write_file stages files): the writer
-            # then takes slices of it as they are.
-            batch = pa.RecordBatch.from_arrays(raw.columns, schema=schema)
+            # then takes slices of it as they are. A manifest written with other
+            # column types (a timestamp in ns, say) is cast to it first.
+            if raw.schema.types == schema.types:
+                batch = pa.RecordBatch.from_arrays(raw.columns, schema=schema)
+            else:
+                batch = raw.cast(schema, safe=False)
             keys, sizes, etags, versions, archives = (
                 batch.column(name).to_pylist()
                 for name in ("key", "size", "etag", "version_id", "archive")

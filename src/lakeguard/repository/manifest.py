@@ -279,7 +279,8 @@ def read_stored(path: Path, *, batch_rows: int = 8192) -> Iterator[StoredRow]:
         for raw in parquet.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
             # In the manifest schema (as write_file stages files): the writer
             # then takes slices of it as they are. A manifest written with other
-            # column types (a timestamp in ns, say) is cast to it first.
+            # column types is cast to it; a timestamp in ns may lose its last
+            # digits (from_arrays would refuse), as _stamp_list cuts them too.
             if raw.schema.types == schema.types:
                 batch = pa.RecordBatch.from_arrays(raw.columns, schema=schema)
             else:

@@ -38,7 +38,7 @@ END_OF_ARCHIVE = b"\0" * 1024
 WHOLE_FRAMES = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built by the million in a check, 4x cheaper so
 class MemberRef:
     """One archive member as the manifests describe it."""
 

@@ -3,9 +3,11 @@
 Every command that joins with DuckDB opens its connection here, with one
 memory limit and a spill folder: past the limit, DuckDB's hash aggregates,
 joins and sorts write to the spill folder instead of growing. Measured on
-check's queries over three manifests of 1,000,000 rows: with 512MB the
-process peaked at 560-610 MB; with 256MB at 310-350 MB, as fast (the member
-scan ran in 5.0 s instead of 7.0 s); with 128MB at 190-230 MB, 20-40% slower.
+check's queries over three manifests of 1,000,000 rows, one query a process:
+with 512MB the process peaked at 560-610 MB, with 256MB at 310-350 MB (some
+queries slower, the member scan faster: 5.0 s instead of 7.0 s), with 128MB
+at 190-230 MB and 20-40% slower. A whole check peaked at 630 MB with 512MB,
+at 430 MB with 256MB.
 """
 
 from __future__ import annotations

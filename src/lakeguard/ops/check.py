@@ -246,7 +246,6 @@ def _manifests(
 
 
 def _connect(paths: dict[str, Path], scratch: Path) -> duckdb.DuckDBPyConnection:
-
     con = duck.connect(scratch / "spill")
     files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in paths.values())
     con.execute(

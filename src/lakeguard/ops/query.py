@@ -133,7 +133,6 @@ def _catalog_view(con: duckdb.DuckDBPyConnection, catalog_dir: Path) -> None:
 
 def connect(view: CacheView, *, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the three views over the cached files."""
-
     con = duck.connect(spill)
     con.execute("SET TimeZone = 'UTC'")
     con.register("snapshots", snapshots_table(view.headers))

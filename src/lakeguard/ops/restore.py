@@ -441,10 +441,6 @@ def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _duckdb(scratch: Path) -> Any:
-    return duck.connect(scratch / "spill")
-
-
 def _write_target(target: Store, location: Location, key_filter: KeyFilter, path: Path) -> int:
     """The target's current objects among the selected keys, as Parquet; how many."""
     import pyarrow as pa
@@ -493,7 +489,7 @@ def _write_target(target: Store, location: Location, key_filter: KeyFilter, path
 
 def _pairs(manifest: Path, listed: Path, scratch: Path) -> Iterator[tuple[ManifestRow, ObjectInfo]]:
     """Rows whose key the target holds, with what it holds (a join by key, any order)."""
-    con = _duckdb(scratch)
+    con = duck.connect(scratch / "spill")
     try:
         reader = con.sql(
             "SELECT m.key, m.size, m.etag, m.sha256, t.size, t.etag, t.checksum_sha256 "
@@ -593,7 +589,7 @@ class _Verdicts:
         """(row number in the manifest, same) for every key with a verdict, in row order."""
         if not self.count:
             return
-        con = _duckdb(self.scratch)
+        con = duck.connect(self.scratch / "spill")
         try:
             reader = con.sql(
                 "SELECT m.file_row_number, v.same "

@@ -531,8 +531,8 @@ class KeyFilter:
     exclude.
 
     The globs of each side are compiled into one regular expression, so a key
-    is tested by one C-level match: restoring one key of a snapshot of a
-    million tests every key, and ``fnmatch`` per glob and folder took 7 us a key.
+    is tested by one C-level match: 0.2 us a key, where ``fnmatch`` per glob
+    and folder took about 3 us (a find tests every key of every snapshot).
     """
 
     includes: tuple[str, ...] = ()
